@@ -1,0 +1,37 @@
+"""Changing a channel's status: sign a record, store it, and queue it for the peers."""
+
+from __future__ import annotations
+
+from parley.channels.charter import CONTROL_TYPES
+from parley.channels.registry import get_channel_txn
+from parley.channels.status import StatusRecord, apply_status_record_txn, make_status_record
+from parley.clock import format_time
+from parley.errors import UsageError
+from parley.node import Node
+
+
+def do_change_status(
+    node: Node, channel_id: str, status: str, reason: str, exempt: list[str] | None = None
+) -> StatusRecord:
+    if not reason.strip():
+        raise UsageError("a status change needs a reason", hint="pass --reason '…'")
+    now = node.clock.now()
+    with node.engine.begin() as conn:
+        channel = get_channel_txn(conn, channel_id)
+        bad = [t for t in (exempt or []) if t not in channel.charter.types and t not in CONTROL_TYPES]
+        if bad:
+            raise UsageError(
+                f"exempt type(s) {bad} are not in the charter of {channel_id!r}",
+                hint=f"charter types: {', '.join(channel.charter.types)}",
+            )
+        record = make_status_record(
+            key=node.key,
+            signer=node.name,
+            channel=channel_id,
+            status=status,
+            reason=reason,
+            effective=format_time(now),
+            exempt_types=exempt,
+        )
+        apply_status_record_txn(conn, record, now)
+    return record

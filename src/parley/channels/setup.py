@@ -1,0 +1,118 @@
+"""Setting a channel up: propose a charter, countersign it, and open the channel.
+
+The offline path works by files: the proposer signs the charter and hands the document to
+the other side; the other side checks it, signs the same bytes and hands it back; once a
+document carries the signatures of every member node, each node that sees it opens the
+channel. The federation carries the very same documents once nodes can talk.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from parley.channels.charter import Charter, CharterDocument, parse_charter_document
+from parley.errors import ConflictError, UsageError
+from parley.node import Node
+from parley.protocol.canonical import canonical_bytes
+from parley.storage.tables import channels, desks, proposals
+
+
+def do_propose_channel(node: Node, charter: Charter, peer: str | None = None) -> CharterDocument:
+    from parley.directory.peers import get_peer
+
+    members = charter.member_nodes
+    if node.name not in members:
+        raise UsageError(
+            f"this node ({node.name}) is not among the charter's members",
+            hint=f"add a desk of {node.name} to members, e.g. {node.name}/duty-officer",
+        )
+    for other in members:
+        if other != node.name:
+            get_peer(node, other)  # every member node must be a pinned peer
+    if peer is not None and peer not in members:
+        raise UsageError(f"peer {peer!r} is not a member node of this charter", hint=f"members: {members}")
+    _require_own_desks(node, charter)
+    doc = CharterDocument(charter, {}).signed_by(node.name, node.key)
+    with node.engine.begin() as conn:
+        if conn.execute(select(channels.c.id).where(channels.c.id == charter.id)).first():
+            raise ConflictError(f"channel {charter.id!r} already exists", hint="choose another id")
+        if conn.execute(select(proposals.c.charter_hash).where(proposals.c.charter_hash == charter.hash)).first():
+            raise ConflictError("this exact charter has already been proposed")
+        conn.execute(
+            insert(proposals).values(
+                charter_hash=charter.hash,
+                channel=charter.id,
+                document=canonical_bytes(doc.to_json()).decode(),
+                state="proposed",
+                updated_at=node.clock.now(),
+            )
+        )
+    return doc
+
+
+def _require_own_desks(node: Node, charter: Charter) -> None:
+    own = charter.desks_of(node.name)
+    with node.engine.connect() as conn:
+        have = {r.name for r in conn.execute(select(desks.c.name))}
+    missing = [d for d in own if d not in have]
+    if missing:
+        raise UsageError(
+            f"the charter names desk(s) {missing} of this node, which do not exist",
+            hint=f"create them first: parley desk add {missing[0]}",
+        )
+
+
+def do_accept_channel(node: Node, raw: Any) -> tuple[CharterDocument, bool]:
+    """Countersign (if not yet) and open the channel if complete. Returns (doc, opened)."""
+    doc = parse_charter_document(raw, node.key_for)
+    charter = doc.charter
+    if node.name not in charter.member_nodes:
+        raise UsageError(f"this node ({node.name}) is not a member of channel {charter.id!r}")
+    _require_own_desks(node, charter)
+    if node.name not in doc.signatures:
+        doc = doc.signed_by(node.name, node.key)
+    opened = False
+    with node.engine.begin() as conn:
+        existing = conn.execute(select(channels).where(channels.c.id == charter.id)).first()
+        if existing is not None:
+            if existing.charter_hash != charter.hash:
+                raise ConflictError(
+                    f"channel {charter.id!r} already exists with another charter",
+                    hint="the other side must propose under another id",
+                )
+            return doc, False
+        document = canonical_bytes(doc.to_json()).decode()
+        prop = conn.execute(select(proposals).where(proposals.c.charter_hash == charter.hash)).first()
+        state = "accepted" if doc.complete else "proposed"
+        if prop is None:
+            conn.execute(
+                insert(proposals).values(
+                    charter_hash=charter.hash,
+                    channel=charter.id,
+                    document=document,
+                    state=state,
+                    updated_at=node.clock.now(),
+                )
+            )
+        else:
+            conn.execute(
+                update(proposals)
+                .where(proposals.c.charter_hash == charter.hash)
+                .values(document=document, state=state, updated_at=node.clock.now())
+            )
+        if doc.complete:
+            conn.execute(
+                insert(channels).values(
+                    id=charter.id,
+                    charter_hash=charter.hash,
+                    charter=document,
+                    status=charter.data["initial_status"],
+                    exempt_types=json.dumps([]),
+                    created_at=node.clock.now(),
+                )
+            )
+            opened = True
+    return doc, opened

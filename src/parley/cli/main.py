@@ -1,0 +1,84 @@
+"""``parley``: the command line of a node.
+
+Every command takes the node's home from ``--home DIR`` or ``PARLEY_HOME``. Errors print as
+one line, ``error: what is wrong — what to do``, and exit non-zero (1 for a refused request,
+2 for a usage mistake); nothing is changed by a command that fails.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from parley.cli import channel_cli, directory_cli, message_cli, node_cli
+from parley.cli.common import State
+from parley.errors import ParleyError
+
+app = typer.Typer(
+    name="parley",
+    help="Parley: a self-hosted hotline between counterpart authorities.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    home: Path | None = typer.Option(
+        None, "--home", envvar="PARLEY_HOME", help="The node's home directory (or PARLEY_HOME)."
+    ),
+) -> None:
+    ctx.obj = State(home)
+
+
+app.command("init")(node_cli.init)
+app.command("identity")(node_cli.identity)
+app.add_typer(node_cli.db_app, name="db")
+app.add_typer(directory_cli.peer_app, name="peer")
+app.add_typer(directory_cli.desk_app, name="desk")
+app.add_typer(directory_cli.operator_app, name="operator")
+app.add_typer(directory_cli.token_app, name="token")
+app.add_typer(channel_cli.channel_app, name="channel")
+app.command("send")(message_cli.send)
+app.command("inbox")(message_cli.inbox)
+app.command("verify")(message_cli.verify)
+
+
+def _register_optional() -> None:
+    """Sub-apps that live in other packages."""
+    try:
+        from parley.cli import formats_cli
+    except ImportError:
+        return
+    app.add_typer(formats_cli.schema_app, name="schema")
+    app.command("template")(formats_cli.template_command)
+
+
+_register_optional()
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="parley", standalone_mode=False)
+    except ParleyError as exc:
+        sys.stderr.write(f"error: {exc.one_line()}\n")
+        return 1
+    except click.exceptions.Abort:
+        sys.stderr.write("aborted\n")
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""Validation problems in the operator's language.
+
+jsonschema's own messages are English sentences built from Python reprs ("'x' is a required
+property"); operators read Norwegian, Russian or English. So each JSON Schema 2020-12
+validator keyword that Parley's schemas use has its own catalogue message
+(``validation.<keyword>``), filled with what was expected — the allowed enum values as
+translated labels, the bound, the time format — and prefixed with the field's label.
+
+Paths are JSON pointers (RFC 6901) into the body; a missing or unknown field is reported at
+its own path (``/units/0/call_sign``), not at its parent's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from jsonschema.exceptions import ValidationError as SchemaError
+
+from parley.formats.catalogue import Catalogue
+from parley.formats.walk import SchemaWalker
+
+# A failed pattern says little to an operator; these patterns say what they are for.
+_PATTERN_KINDS = {
+    "utc_time": "validation.pattern.utc_time",
+    "date": "validation.pattern.date",
+    "lang_tag": "validation.pattern.lang_tag",
+    "message_id": "validation.pattern.message_id",
+    "party": "validation.pattern.party",
+    "meeting_id": "validation.pattern.meeting_id",
+    "item_id": "validation.pattern.item_id",
+    "sha256": "validation.pattern.sha256",
+}
+
+_JSON_TYPES = ("string", "integer", "number", "boolean", "object", "array", "null")
+
+
+def pointer(path: Iterable[str | int]) -> str:
+    """The RFC 6901 JSON pointer of a body path; the whole body is ``/``."""
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
+    return "/" + "/".join(parts) if parts else "/"
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "array"
+    return type(value).__name__
+
+
+class _Describer:
+    def __init__(self, walker: SchemaWalker, cat: Catalogue) -> None:
+        self.walker = walker
+        self.cat = cat
+
+    def label(self, path: Sequence[str | int]) -> str | None:
+        _, key = self.walker.at(tuple(path))
+        return self.cat.get(key) if key else None
+
+    def problem(self, path: Sequence[str | int], text: str) -> tuple[str, str]:
+        label = self.label(path)
+        return pointer(path), f"{label}: {text}" if label else text
+
+    def typename(self, name: str) -> str:
+        return self.cat.get(f"validation.typename.{name}") if name in _JSON_TYPES else name
+
+    def enum_values(self, path: Sequence[str | int], values: Sequence[object]) -> str:
+        # Show the wire value an operator must type, with its label in their language.
+        node, _ = self.walker.at(tuple(path))
+        shown = []
+        for v in values:
+            key = node.enum_key(v) if node is not None else None
+            if key and self.cat.has(key):
+                shown.append(f"{v} ({self.cat.get(key)})")
+            else:
+                shown.append(str(v))
+        return ", ".join(shown)
+
+    def pattern_kind(self, error: SchemaError) -> str | None:
+        # The resolved subschema is one of the common definitions: find which by its pattern.
+        for name, key in _PATTERN_KINDS.items():
+            target = self.walker.common["$defs"].get(name, {})
+            if target.get("pattern") == error.validator_value:
+                return key
+        return None
+
+    def describe(self, error: SchemaError) -> list[tuple[str, str]]:
+        cat = self.cat
+        path = list(error.absolute_path)
+        keyword = str(error.validator)
+        value: Any = error.validator_value
+        instance: Any = error.instance
+        if keyword == "required":
+            have = instance if isinstance(instance, Mapping) else {}
+            return [
+                self.problem([*path, p], cat.get("validation.required"))
+                for p in value
+                if p not in have
+            ]
+        if keyword == "additionalProperties":
+            known = error.schema.get("properties", {})
+            return [
+                self.problem([*path, p], cat.get("validation.additionalProperties"))
+                for p in instance
+                if p not in known
+            ]
+        if keyword == "anyOf" and all(set(b) == {"required"} for b in value):
+            fields = ", ".join(f for branch in value for f in branch["required"])
+            return [self.problem(path, cat.get("validation.any_of_required", fields=fields))]
+        if keyword in ("minProperties", "maxProperties"):
+            fields = ", ".join(error.schema.get("properties", {}))
+            key = f"validation.{keyword}"
+            return [self.problem(path, cat.get(key, limit=value, fields=fields))]
+        if keyword == "type":
+            expected = value if isinstance(value, list) else [value]
+            text = cat.get(
+                "validation.type",
+                expected=cat.get("validation.or").join(self.typename(t) for t in expected),
+                actual=self.typename(_json_type(instance)),
+            )
+            return [self.problem(path, text)]
+        if keyword == "enum":
+            allowed = self.enum_values(path, value)
+            return [self.problem(path, cat.get("validation.enum", allowed=allowed))]
+        if keyword == "pattern":
+            key = self.pattern_kind(error)
+            text = cat.get(key) if key else cat.get("validation.pattern", pattern=value)
+            return [self.problem(path, text)]
+        if keyword == "format":
+            return [self.problem(path, cat.get(f"validation.format.{value}"))]
+        if keyword in (
+            "minimum",
+            "maximum",
+            "exclusiveMinimum",
+            "exclusiveMaximum",
+            "minLength",
+            "maxLength",
+            "minItems",
+            "maxItems",
+        ):
+            return [self.problem(path, cat.get(f"validation.{keyword}", limit=value))]
+        if keyword == "uniqueItems":
+            return [self.problem(path, cat.get("validation.uniqueItems"))]
+        return [self.problem(path, cat.get("validation.other", keyword=keyword))]
+
+
+def _order(error: SchemaError) -> tuple[list[tuple[int, int | str]], bool]:
+    # Body order (numeric array indexes), and a pattern failure before its format failure.
+    path = [(0, p) if isinstance(p, int) else (1, p) for p in error.absolute_path]
+    return path, error.validator == "format"
+
+
+def describe_errors(
+    errors: Iterable[SchemaError], walker: SchemaWalker, cat: Catalogue
+) -> list[tuple[str, str]]:
+    """Every problem once, in body order, each as ``(json_pointer, translated message)``."""
+    describer = _Describer(walker, cat)
+    problems: list[tuple[str, str]] = []
+    pattern_paths: set[str] = set()
+    for error in sorted(errors, key=_order):
+        for problem in describer.describe(error):
+            # A time that fails its pattern would also fail its format: say it once.
+            if error.validator == "format" and problem[0] in pattern_paths:
+                continue
+            if error.validator == "pattern":
+                pattern_paths.add(problem[0])
+            if problem not in problems:
+                problems.append(problem)
+    return problems
+

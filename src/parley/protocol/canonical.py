@@ -1,0 +1,48 @@
+"""Canonical bytes by RFC 8785 (JSON Canonicalization Scheme).
+
+Everything Parley signs or hashes is first turned into its RFC 8785 form by the ``rfc8785``
+package, which passes the published JCS vectors. Sorted-key ``json.dumps`` is not used: it
+differs from JCS in number and string forms, and a second implementation could not match it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import rfc8785
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """The RFC 8785 bytes of a JSON value (dicts, lists, str, int, float, bool, None)."""
+    try:
+        return bytes(rfc8785.dumps(value))
+    except rfc8785.CanonicalizationError as exc:
+        raise ValueError(f"cannot canonicalize value: {exc}") from exc
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def content_hash(value: Any) -> str:
+    """``sha256:<hex>`` of the canonical bytes: how envelopes and records name each other."""
+    return "sha256:" + sha256_hex(canonical_bytes(value))
+
+
+def loads_strict(data: bytes | str) -> Any:
+    """Parse JSON, refusing duplicate keys and non-finite numbers (RFC 8785 forbids both)."""
+
+    def no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, v in pairs:
+            if k in out:
+                raise ValueError(f"duplicate key {k!r}")
+            out[k] = v
+        return out
+
+    def no_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    return json.loads(data, object_pairs_hook=no_dupes, parse_constant=no_constant)
