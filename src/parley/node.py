@@ -87,7 +87,11 @@ class Node:
         key = SigningKeyPair.load(path / KEY_FILE)
         engine = create_db_engine(resolve_db_url(path, config.database.url))
         if check_schema:
-            database.require_current(engine)
+            try:
+                database.require_current(engine)
+            except BaseException:
+                engine.dispose()
+                raise
         return cls(path, config, key, engine, clock or SystemClock())
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -64,8 +65,12 @@ def test_proofs_over_300_leaves(db_engine: Engine) -> None:
             for i in range(s):
                 proof = log.inclusion_proof(conn, i, s)
                 merkle.verify_inclusion(hashes[i], i, s, proof, roots[s])
-        pairs = [(a, b) for b in (1, 2, 3, 4, 8, 9, 31, 32, 33, 150, 256, 300) for a in range(b + 1)]
-        pairs += [tuple(sorted(rng.sample(range(n + 1), 2))) for _ in range(300)]
+        pairs = [
+            (a, b) for b in (1, 2, 3, 4, 8, 9, 31, 32, 33, 150, 256, 300) for a in range(b + 1)
+        ]
+        for _ in range(300):
+            a, b = sorted(rng.sample(range(n + 1), 2))
+            pairs.append((a, b))
         for a, b in pairs:
             proof = log.consistency_proof(conn, a, b)
             merkle.verify_consistency(a, b, proof, roots[a], roots[b])
@@ -97,7 +102,9 @@ def test_batch_equals_single(db_engine: Engine) -> None:
             log.append_txn(conn, data(i), "k", str(i))
     with db_engine.begin() as conn:
         assert log.append_many_txn(conn, []) == range(0)
-        r = log.append_many_txn(conn, [LeafEntry.from_data(data(i), "k", str(i)) for i in range(23, 70)])
+        r = log.append_many_txn(
+            conn, [LeafEntry.from_data(data(i), "k", str(i)) for i in range(23, 70)]
+        )
         assert r == range(23, 70)
     hashes = [merkle.leaf_hash(data(i)) for i in range(70)]
     with db_engine.connect() as conn:
@@ -108,9 +115,14 @@ def test_batch_equals_single(db_engine: Engine) -> None:
 
 def test_rollback_leaves_log_unchanged(db_engine: Engine) -> None:
     fill(db_engine, 5)
-    with pytest.raises(RuntimeError), db_engine.begin() as conn:
-        log.append_txn(conn, b"lost", "envelope", "lost")
-        raise RuntimeError("the envelope could not be stored")
+
+    def store_envelope_and_fail() -> None:
+        with db_engine.begin() as conn:
+            log.append_txn(conn, b"lost", "envelope", "lost")
+            raise RuntimeError("the envelope could not be stored")
+
+    with pytest.raises(RuntimeError):
+        store_envelope_and_fail()
     with db_engine.connect() as conn:
         assert log.size(conn) == 5
         assert log.find(conn, "envelope", "lost") is None
@@ -144,7 +156,7 @@ def test_missing_node_is_reported(db_engine: Engine) -> None:
 
 def test_stored_nodes_are_write_once(db_engine: Engine) -> None:
     fill(db_engine, 4)
-    with pytest.raises(Exception, match="(?i)unique|duplicate"), db_engine.begin() as conn:
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"), db_engine.begin() as conn:
         conn.execute(insert(log_nodes).values(level=1, idx=0, hash=bytes(32)))
 
 
@@ -198,3 +210,69 @@ def test_proof_reads_are_logarithmic(db_engine: Engine) -> None:
             log.inclusion_proof(conn, i)
         log.consistency_proof(conn, 377, 999)
     assert max(fetched) <= 2 * 10 + 1
+
+
+def test_concurrent_appenders_serialise(db_engine: Engine) -> None:
+    # Start empty so that the racing first appends also create the head row.
+    workers, per_worker = 4, 15
+    errors: list[BaseException] = []
+
+    def work(w: int) -> None:
+        try:
+            for i in range(per_worker):
+                with db_engine.begin() as conn:
+                    if i % 3 == 0:
+                        log.append_many_txn(
+                            conn,
+                            [
+                                LeafEntry.from_data(f"{w}-{i}-{j}".encode(), "k", "r")
+                                for j in range(3)
+                            ],
+                        )
+                    else:
+                        log.append_txn(conn, f"{w}-{i}".encode(), "k", "r")
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db_engine.connect() as conn:
+        n = log.size(conn)
+        assert n == workers * (per_worker + 2 * len(range(0, per_worker, 3)))
+        stored = [r.leaf_hash for r in log.iter_leaves(conn)]
+        assert [r.index for r in log.iter_leaves(conn)] == list(range(n))
+        assert log.root(conn) == merkle.root_from_leaf_hashes(stored)
+        for s in (1, n // 3, n - 1, n):
+            assert log.root(conn, s) == merkle.root_from_leaf_hashes(stored[:s])
+
+
+def test_reads_use_the_primary_keys(db_engine: Engine) -> None:
+    # A row-value IN once made SQLite scan log_nodes on every proof and every append.
+    if db_engine.dialect.name != "sqlite":
+        pytest.skip("checks SQLite's query plans; PostgreSQL plans these as index scans")
+    fill(db_engine, 1000, batch=1000)
+    captured: list[tuple[str, Any]] = []
+
+    def before(conn: Any, cursor: Any, statement: str, parameters: Any, *args: Any) -> None:
+        if statement.lstrip().startswith("SELECT"):
+            captured.append((statement, parameters))
+
+    event.listen(db_engine, "before_cursor_execute", before)
+    try:
+        with db_engine.connect() as conn:
+            log.inclusion_proof(conn, 333)
+            log.consistency_proof(conn, 517)
+        with db_engine.begin() as conn:
+            log.append_txn(conn, b"x", "k", "r")  # leaf 1000 has left siblings to read
+    finally:
+        event.remove(db_engine, "before_cursor_execute", before)
+    assert len(captured) >= 5
+    with db_engine.connect() as conn:
+        for statement, parameters in captured:
+            plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            details = " | ".join(str(row[-1]) for row in plan)
+            assert "SCAN log_" not in details, (statement, details)

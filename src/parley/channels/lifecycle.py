@@ -7,6 +7,7 @@ from parley.channels.registry import get_channel_txn
 from parley.channels.status import StatusRecord, apply_status_record_txn, make_status_record
 from parley.clock import format_time
 from parley.errors import UsageError
+from parley.federation.control import queue_control_txn
 from parley.node import Node
 
 
@@ -34,4 +35,5 @@ def do_change_status(
             exempt_types=exempt,
         )
         apply_status_record_txn(conn, record, now)
+        queue_control_txn(conn, node, channel.charter.member_nodes, "status", record.to_json())
     return record

@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from parley.channels.charter import Charter, CharterDocument, parse_charter_document
-from parley.errors import ConflictError, UsageError
+from parley.errors import ConflictError, NotFoundError, UsageError
+from parley.federation.control import queue_control_txn
 from parley.node import Node
 from parley.protocol.canonical import canonical_bytes
 from parley.storage.tables import channels, desks, proposals
@@ -50,6 +51,7 @@ def do_propose_channel(node: Node, charter: Charter, peer: str | None = None) ->
                 updated_at=node.clock.now(),
             )
         )
+        queue_control_txn(conn, node, [peer] if peer else charter.member_nodes, "charter", doc.to_json())
     return doc
 
 
@@ -65,14 +67,24 @@ def _require_own_desks(node: Node, charter: Charter) -> None:
         )
 
 
-def do_accept_channel(node: Node, raw: Any) -> tuple[CharterDocument, bool]:
-    """Countersign (if not yet) and open the channel if complete. Returns (doc, opened)."""
+def do_accept_channel(
+    node: Node, raw: Any, *, countersign: bool = True, via: str | None = None
+) -> tuple[CharterDocument, bool]:
+    """Countersign (if not yet) and open the channel if complete. Returns (doc, opened).
+
+    ``countersign=False`` is how a document arriving over the federation is taken in: it
+    is checked and kept (an incoming proposal waits for an operator to accept it), and a
+    complete document opens the channel, but nothing is signed without a person deciding.
+    """
     doc = parse_charter_document(raw, node.key_for)
     charter = doc.charter
     if node.name not in charter.member_nodes:
         raise UsageError(f"this node ({node.name}) is not a member of channel {charter.id!r}")
-    _require_own_desks(node, charter)
-    if node.name not in doc.signatures:
+    if via is not None and via not in doc.signatures:
+        raise UsageError(f"{via} delivered a charter it has not signed", code="wrong_sender")
+    if countersign:
+        _require_own_desks(node, charter)
+    if countersign and node.name not in doc.signatures:
         doc = doc.signed_by(node.name, node.key)
     opened = False
     with node.engine.begin() as conn:
@@ -103,6 +115,8 @@ def do_accept_channel(node: Node, raw: Any) -> tuple[CharterDocument, bool]:
                 .where(proposals.c.charter_hash == charter.hash)
                 .values(document=document, state=state, updated_at=node.clock.now())
             )
+        if countersign:
+            queue_control_txn(conn, node, charter.member_nodes, "charter", doc.to_json())
         if doc.complete:
             conn.execute(
                 insert(channels).values(
@@ -116,3 +130,31 @@ def do_accept_channel(node: Node, raw: Any) -> tuple[CharterDocument, bool]:
             )
             opened = True
     return doc, opened
+
+
+def pending_proposals(node: Node) -> list[CharterDocument]:
+    """Proposals this node holds that still lack its signature or another's."""
+    from parley.protocol.canonical import loads_strict
+
+    with node.engine.connect() as conn:
+        rows = conn.execute(select(proposals).where(proposals.c.state == "proposed")).all()
+    return [parse_charter_document(loads_strict(r.document), node.key_for) for r in rows]
+
+
+def find_proposal(node: Node, ref: str) -> dict[str, Any]:
+    """A held proposal by channel id or charter hash (for `channel accept ID`)."""
+    from parley.protocol.canonical import loads_strict
+
+    with node.engine.connect() as conn:
+        rows = conn.execute(
+            select(proposals.c.document).where(
+                (proposals.c.channel == ref) | (proposals.c.charter_hash == ref)
+            )
+        ).all()
+    if len(rows) != 1:
+        raise NotFoundError(
+            f"no single proposal {ref!r} held here",
+            hint="give the proposal file, or see `parley channel proposals`",
+        )
+    doc: dict[str, Any] = loads_strict(rows[0].document)
+    return doc

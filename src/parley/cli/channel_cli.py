@@ -40,13 +40,19 @@ def propose(
 @channel_app.command("accept")
 def accept(
     ctx: typer.Context,
-    document: Path = typer.Argument(..., help="A proposal or countersigned charter (JSON)."),
+    document: Path = typer.Argument(
+        ..., help="A proposal or countersigned charter (JSON file), or the channel id of a proposal received over the link."
+    ),
     out: Path | None = typer.Option(None, "--out", help="Where to write the countersigned charter."),
 ) -> None:
     """Check and countersign a proposed charter; open the channel once all have signed."""
     from parley.channels.setup import do_accept_channel
 
-    doc, opened = do_accept_channel(node_from(ctx), read_json_file(document))
+    from parley.channels.setup import find_proposal
+
+    node = node_from(ctx)
+    raw = read_json_file(document) if document.exists() or "/" in str(document) or str(document).endswith(".json") else find_proposal(node, str(document))
+    doc, opened = do_accept_channel(node, raw)
     if out is not None:
         _write(out, doc.to_json())
         typer.echo(f"wrote countersigned charter to {out}")
@@ -139,3 +145,20 @@ def activate(ctx: typer.Context, channel: str, reason: str = typer.Option(..., "
 def close(ctx: typer.Context, channel: str, reason: str = typer.Option(..., "--reason")) -> None:
     """Close a channel for good."""
     _change_status(ctx, channel, "closed", reason, [])
+
+
+@channel_app.command("proposals")
+def proposals_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Charter proposals waiting for a signature (received by file or over the link)."""
+    from parley.channels.setup import pending_proposals
+
+    node = node_from(ctx)
+    docs = pending_proposals(node)
+    if as_json:
+        print_json([d.to_json() | {"charter_hash": d.charter.hash} for d in docs])
+        return
+    if not docs:
+        typer.echo("no pending proposals")
+    for d in docs:
+        waiting = sorted(set(d.charter.member_nodes) - set(d.signatures))
+        typer.echo(f"{d.charter.id:24} {d.charter.name_in('en')}  signed by {', '.join(sorted(d.signatures))}; waiting for {', '.join(waiting)}")

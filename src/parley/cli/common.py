@@ -20,7 +20,10 @@ class State:
 
 def node_from(ctx: typer.Context) -> Node:
     state: State = ctx.obj
-    return Node.open(state.home)
+    node = Node.open(state.home)
+    # Close the database pool when the command ends (in-process callers, e.g. tests).
+    ctx.call_on_close(node.close)
+    return node
 
 
 def home_from(ctx: typer.Context) -> Path | None:

@@ -10,12 +10,16 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import click
 import typer
 
-from parley.cli import channel_cli, directory_cli, message_cli, node_cli
+try:  # typer >= 0.20 vendors click; older typer uses the click package
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
+from parley.cli import channel_cli, directory_cli, message_cli, node_cli, serve_cli
 from parley.cli.common import State
-from parley.errors import ParleyError
+from parley.errors import ParleyError, ValidationError
 
 app = typer.Typer(
     name="parley",
@@ -47,6 +51,10 @@ app.add_typer(channel_cli.channel_app, name="channel")
 app.command("send")(message_cli.send)
 app.command("inbox")(message_cli.inbox)
 app.command("verify")(message_cli.verify)
+app.command("serve")(serve_cli.serve)
+app.command("status")(serve_cli.status)
+app.command("ack")(serve_cli.ack)
+app.command("show")(serve_cli.show)
 
 
 def _register_optional() -> None:
@@ -67,15 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         command.main(args=argv, prog_name="parley", standalone_mode=False)
     except ParleyError as exc:
-        sys.stderr.write(f"error: {exc.one_line()}\n")
+        line = exc.one_line()
+        if isinstance(exc, ValidationError) and exc.problems:
+            # The headline only counts the problems; name them, still on one line.
+            found = "; ".join(f"{path or '/'}: {msg}" for path, msg in exc.problems)
+            line = f"{exc.message} ({found})" + (f" — {exc.hint}" if exc.hint else "")
+        sys.stderr.write(f"error: {line}\n")
         return 1
-    except click.exceptions.Abort:
+    except typer.Abort:
         sys.stderr.write("aborted\n")
         return 1
-    except click.ClickException as exc:
+    except click_exceptions.ClickException as exc:
         exc.show()
         return 2
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return int(exc.exit_code)
     return 0
 

@@ -69,7 +69,7 @@ def send(
     elif type_ == "general":
         if not text:
             raise UsageError("nothing to send", hint="give --text '…' or --body-file FILE")
-        body = {"text": {"text": text, "lang": lang}}
+        body = {"text": text, "lang": lang}
     else:
         raise UsageError(f"type {type_} needs --body-file", hint=f"start from `parley template {type_}`")
     if not desk:

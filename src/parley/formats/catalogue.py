@@ -49,7 +49,8 @@ class Catalogue:
         self.fallback = fallback
 
     def has(self, key: str) -> bool:
-        return key in self.messages
+        """Whether ``key`` is translated here or in the fallback language."""
+        return key in self.messages or (self.fallback is not None and self.fallback.has(key))
 
     def get(self, key: str, **params: object) -> str:
         """The text for ``key``; ``{name}`` placeholders are filled from ``params``."""
@@ -96,9 +97,9 @@ def _messages(catalog: Catalog) -> dict[str, str]:
     # Fuzzy entries are guesses a translator has not confirmed: treat them as missing.
     out: dict[str, str] = {}
     for message in catalog:
-        if message.id and isinstance(message.id, str) and isinstance(message.string, str):
-            if message.string and not message.fuzzy:
-                out[message.id] = message.string
+        key, text = message.id, message.string
+        if key and isinstance(key, str) and text and isinstance(text, str) and not message.fuzzy:
+            out[key] = text
     return out
 
 

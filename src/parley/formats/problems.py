@@ -65,12 +65,13 @@ class _Describer:
         self.cat = cat
 
     def label(self, path: Sequence[str | int]) -> str | None:
-        _, key = self.walker.at(tuple(path))
-        return self.cat.get(key) if key else None
+        node, key = self.walker.at(tuple(path))
+        # An unknown field has no label: the path alone names it.
+        return self.cat.get(key) if key and node is not None else None
 
-    def problem(self, path: Sequence[str | int], text: str) -> tuple[str, str]:
+    def problem(self, path: Sequence[str | int], text: str) -> tuple[list[str | int], str]:
         label = self.label(path)
-        return pointer(path), f"{label}: {text}" if label else text
+        return list(path), f"{label}: {text}" if label else text
 
     def typename(self, name: str) -> str:
         return self.cat.get(f"validation.typename.{name}") if name in _JSON_TYPES else name
@@ -95,12 +96,13 @@ class _Describer:
                 return key
         return None
 
-    def describe(self, error: SchemaError) -> list[tuple[str, str]]:
+    def describe(self, error: SchemaError) -> list[tuple[list[str | int], str]]:
         cat = self.cat
         path = list(error.absolute_path)
         keyword = str(error.validator)
         value: Any = error.validator_value
         instance: Any = error.instance
+        schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
         if keyword == "required":
             have = instance if isinstance(instance, Mapping) else {}
             return [
@@ -109,7 +111,7 @@ class _Describer:
                 if p not in have
             ]
         if keyword == "additionalProperties":
-            known = error.schema.get("properties", {})
+            known = schema.get("properties", {})
             return [
                 self.problem([*path, p], cat.get("validation.additionalProperties"))
                 for p in instance
@@ -119,7 +121,7 @@ class _Describer:
             fields = ", ".join(f for branch in value for f in branch["required"])
             return [self.problem(path, cat.get("validation.any_of_required", fields=fields))]
         if keyword in ("minProperties", "maxProperties"):
-            fields = ", ".join(error.schema.get("properties", {}))
+            fields = ", ".join(schema.get("properties", {}))
             key = f"validation.{keyword}"
             return [self.problem(path, cat.get(key, limit=value, fields=fields))]
         if keyword == "type":
@@ -134,8 +136,8 @@ class _Describer:
             allowed = self.enum_values(path, value)
             return [self.problem(path, cat.get("validation.enum", allowed=allowed))]
         if keyword == "pattern":
-            key = self.pattern_kind(error)
-            text = cat.get(key) if key else cat.get("validation.pattern", pattern=value)
+            kind = self.pattern_kind(error)
+            text = cat.get(kind) if kind else cat.get("validation.pattern", pattern=value)
             return [self.problem(path, text)]
         if keyword == "format":
             return [self.problem(path, cat.get(f"validation.format.{value}"))]
@@ -155,10 +157,9 @@ class _Describer:
         return [self.problem(path, cat.get("validation.other", keyword=keyword))]
 
 
-def _order(error: SchemaError) -> tuple[list[tuple[int, int | str]], bool]:
-    # Body order (numeric array indexes), and a pattern failure before its format failure.
-    path = [(0, p) if isinstance(p, int) else (1, p) for p in error.absolute_path]
-    return path, error.validator == "format"
+def _path_key(path: Sequence[str | int]) -> list[tuple[int, int | str]]:
+    # Body order: array indexes numerically, and a parent before its children.
+    return [(0, p) if isinstance(p, int) else (1, p) for p in path]
 
 
 def describe_errors(
@@ -166,16 +167,17 @@ def describe_errors(
 ) -> list[tuple[str, str]]:
     """Every problem once, in body order, each as ``(json_pointer, translated message)``."""
     describer = _Describer(walker, cat)
+    found: list[tuple[list[str | int], str, str]] = []
+    for error in errors:
+        for path, text in describer.describe(error):
+            found.append((path, str(error.validator), text))
+    # A time that fails its pattern also fails its format check: say it once.
+    patterned = {pointer(path) for path, keyword, _ in found if keyword == "pattern"}
     problems: list[tuple[str, str]] = []
-    pattern_paths: set[str] = set()
-    for error in sorted(errors, key=_order):
-        for problem in describer.describe(error):
-            # A time that fails its pattern would also fail its format: say it once.
-            if error.validator == "format" and problem[0] in pattern_paths:
-                continue
-            if error.validator == "pattern":
-                pattern_paths.add(problem[0])
-            if problem not in problems:
-                problems.append(problem)
+    for path, keyword, text in sorted(found, key=lambda f: _path_key(f[0])):
+        problem = (pointer(path), text)
+        if keyword == "format" and problem[0] in patterned:
+            continue
+        if problem not in problems:
+            problems.append(problem)
     return problems
-

@@ -82,7 +82,9 @@ class SchemaWalker:
 
     @property
     def root(self) -> Node:
-        return Node(self.root_schema, None, self.type_name, (), self.root_schema.get("description", ""))
+        return Node(
+            self.root_schema, None, self.type_name, (), self.root_schema.get("description", "")
+        )
 
     def resolve(self, schema: Schema, ctx: str, parts: tuple[str, ...]) -> Node:
         ref = schema.get("$ref")
@@ -90,7 +92,9 @@ class SchemaWalker:
         if isinstance(ref, str) and ref.startswith(COMMON_REF):
             name = ref[len(COMMON_REF) :]
             target: Schema = self.common["$defs"][name]
-            return Node(target, name, "common", (name,), description or target.get("description", ""))
+            return Node(
+                target, name, "common", (name,), description or target.get("description", "")
+            )
         if ref is not None:
             raise ValueError(f"{self.type_name}: unsupported $ref {ref!r}")
         return Node(schema, None, ctx, parts, description)
@@ -114,7 +118,7 @@ class SchemaWalker:
         for part in path:
             if node is None:
                 return None, key
-            if isinstance(part, int) or "array" in node.types and part.isdigit():
+            if isinstance(part, int) or ("array" in node.types and part.isdigit()):
                 node = self.items(node)
             else:
                 key = node.field_key(part)
@@ -137,3 +141,29 @@ class SchemaWalker:
         items = self.items(node)
         if items is not None:
             yield from self._keys(items)
+
+    def find(
+        self, body: Any, kinds: tuple[str, ...]
+    ) -> Iterator[tuple[tuple[str | int, ...], Node, Any]]:
+        """Every value in ``body`` whose schema is one of the common ``kinds``, in schema order.
+
+        Used to find the positions and areas of a message for maps and alert exports.
+        """
+        yield from self._find(self.root, body, (), kinds)
+
+    def _find(
+        self, node: Node, value: Any, path: tuple[str | int, ...], kinds: tuple[str, ...]
+    ) -> Iterator[tuple[tuple[str | int, ...], Node, Any]]:
+        if node.kind in kinds:
+            yield path, node, value
+            return
+        if isinstance(value, Mapping):
+            for prop in node.properties:
+                child = self.child(node, prop)
+                if prop in value and child is not None:
+                    yield from self._find(child, value[prop], (*path, prop), kinds)
+        elif isinstance(value, list):
+            items = self.items(node)
+            if items is not None:
+                for i, item in enumerate(value):
+                    yield from self._find(items, item, (*path, i), kinds)

@@ -63,6 +63,15 @@ def store_envelope_txn(
             .values(seq=env.seq, hash=env.hash)
         )
     journal_txn(conn, "envelope", env.id, env.to_bytes())
+    project_txn(conn, env)
+
+
+def project_txn(conn: Connection, env: SignedEnvelope) -> None:
+    """Update the projections (acknowledgments, incidents, meetings) from a stored envelope."""
+    if env.type == "acknowledgment":
+        from parley.messaging.acknowledge import project_ack_txn
+
+        project_ack_txn(conn, env)
 
 
 def load_envelope_txn(conn: Connection, message_id: str) -> SignedEnvelope | None:

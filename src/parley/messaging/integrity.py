@@ -2,23 +2,27 @@
 
 Every stored envelope is read back from its bytes and put through the full verification
 routine (steps 1–7, chains walked in order), and the indexed columns are compared with what
-the signed bytes say; receipts and status records have their signatures re-checked. The first
-thing that does not hold is reported by message id and step, so an operator knows where to
-look. Tampering with a single byte of a stored envelope is caught at step 4 or 6.
+the signed bytes say; receipts, status records and charters have their signatures re-checked.
+The first thing that does not hold is reported by message id and step, so an operator knows
+where to look. Tampering with a single byte of a stored envelope is caught at step 4 or 6.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
+from parley.channels.charter import parse_charter_document
+from parley.channels.status import history_txn, parse_status_record
 from parley.errors import VerificationError
 from parley.node import Node
 from parley.protocol.canonical import loads_strict
-from parley.protocol.verify import check_chain_link, verify_envelope
-from parley.storage.tables import chain_heads, envelopes, receipts
+from parley.protocol.keys import PublicKey
+from parley.protocol.verify import KeyLookup, check_chain_link, verify_envelope
+from parley.storage.tables import chain_heads, channels, envelopes, peers, receipts, status_records
 
 
 @dataclass
@@ -28,53 +32,100 @@ class IntegrityReport:
     receipts: int = 0
 
 
+def _key_lookup_txn(conn: Connection, node: Node) -> KeyLookup:
+    """Pinned keys read on ``conn`` itself: a second connection would wait on SQLite's lock."""
+    keys = {r.name: PublicKey.from_b64(r.public_key) for r in conn.execute(select(peers))}
+    keys[node.name] = node.key.public
+    return keys.get
+
+
 def verify_store(node: Node, progress: Callable[[int], None] | None = None) -> IntegrityReport:
     report = IntegrityReport()
     with node.engine.connect() as conn:
+        key_for = _key_lookup_txn(conn, node)
         heads = {
             (r.channel, r.sender_node): (int(r.seq), r.hash)
             for r in conn.execute(select(chain_heads))
         }
         last: dict[tuple[str, str], tuple[int, str] | None] = {}
         result = conn.execution_options(yield_per=2000).execute(
-            select(envelopes).order_by(envelopes.c.channel, envelopes.c.sender_node, envelopes.c.seq)
+            select(envelopes).order_by(
+                envelopes.c.channel, envelopes.c.sender_node, envelopes.c.seq
+            )
         )
-        for row in result:
-            key = (row.channel, row.sender_node)
-            try:
-                wire = loads_strict(row.raw)
-            except ValueError as exc:
-                raise VerificationError("1 shape", f"message {row.id}: stored bytes are not JSON: {exc}") from None
-            try:
-                env = verify_envelope(wire, node.key_for)
-                check_chain_link(env, last.get(key))
-            except VerificationError as exc:
-                raise VerificationError(exc.step, f"message {row.id}: {exc.message.split(': ', 1)[-1]}") from None
-            for column, signed in (
-                ("id", env.id),
-                ("channel", env.channel),
-                ("sender_node", env.sender_node),
-                ("seq", env.seq),
-                ("hash", env.hash),
-                ("type", env.type),
-                ("precedence", env.precedence),
-                ("status", env.status),
-            ):
-                if getattr(row, column) != signed:
+        # A server-side cursor on PostgreSQL: close it even when a check fails.
+        with result:
+            for row in result:
+                key = (row.channel, row.sender_node)
+                try:
+                    wire = loads_strict(row.raw)
+                except ValueError as exc:
                     raise VerificationError(
-                        "8 index", f"message {row.id}: stored {column} differs from the signed envelope"
-                    )
-            last[key] = (env.seq, env.hash)
-            report.envelopes += 1
-            if progress and report.envelopes % 10000 == 0:
-                progress(report.envelopes)
-        for key, link in last.items():
-            if heads.get(key) != link:
-                raise VerificationError("7 chain", f"chain head of {key[1]} in {key[0]} does not match the stored chain")
+                        "1 shape", f"message {row.id}: stored bytes are not JSON: {exc}"
+                    ) from None
+                try:
+                    env = verify_envelope(wire, key_for)
+                    check_chain_link(env, last.get(key))
+                except VerificationError as exc:
+                    detail = exc.message.split(": ", 1)[-1]
+                    raise VerificationError(exc.step, f"message {row.id}: {detail}") from None
+                for column, signed in (
+                    ("id", env.id),
+                    ("channel", env.channel),
+                    ("sender_node", env.sender_node),
+                    ("sender_desk", env.sender_desk),
+                    ("seq", env.seq),
+                    ("hash", env.hash),
+                    ("type", env.type),
+                    ("precedence", env.precedence),
+                    ("status", env.status),
+                    ("created", env.created),
+                    ("outgoing", env.sender_node == node.name),
+                ):
+                    if getattr(row, column) != signed:
+                        raise VerificationError(
+                            "8 index",
+                            f"message {row.id}: stored {column} differs from the signed envelope",
+                        )
+                last[key] = (env.seq, env.hash)
+                report.envelopes += 1
+                if progress and report.envelopes % 10000 == 0:
+                    progress(report.envelopes)
+        # Both ways round: a head whose every envelope was deleted is a broken chain too.
+        for key in sorted(heads.keys() | last.keys()):
+            if heads.get(key) != last.get(key):
+                raise VerificationError(
+                    "7 chain", f"chain head of {key[1]} in {key[0]} does not match the stored chain"
+                )
         report.chains = len(last)
         from parley.protocol.receipt import parse_receipt
 
         for r in conn.execute(select(receipts.c.raw)):
-            parse_receipt(loads_strict(r.raw), node.key_for)
+            parse_receipt(loads_strict(r.raw), key_for)
             report.receipts += 1
+        for s in conn.execute(select(status_records)):
+            rec = parse_status_record(loads_strict(s.raw), key_for)
+            if (rec.id, rec.channel, rec.status, rec.signer, rec.effective) != (
+                s.id, s.channel, s.status, s.signer, s.effective
+            ):
+                raise VerificationError(
+                    "status", f"status record {s.id}: stored columns differ from the signed record"
+                )
+        for c in conn.execute(select(channels)):
+            doc = parse_charter_document(loads_strict(c.charter), key_for)
+            if doc.charter.id != c.id or doc.charter.hash != c.charter_hash or not doc.complete:
+                raise VerificationError(
+                    "charter", f"channel {c.id}: stored charter differs from the signed one"
+                )
+            # The status column must be what the signed history says it is.
+            history = history_txn(conn, c.id)
+            status, exempt = (
+                (history[-1].status, history[-1].exempt_types)
+                if history
+                else (doc.charter.data["initial_status"], [])
+            )
+            if (c.status, json.loads(c.exempt_types)) != (status, exempt):
+                raise VerificationError(
+                    "status", f"channel {c.id}: stored status differs from its signed history"
+                )
     return report

@@ -37,6 +37,8 @@ def validate_draft(node: Node, draft: Draft, lang: str = "en") -> int:
         )
     if draft.status not in STATUSES:
         raise UsageError(f"unknown status {draft.status!r}", hint=f"one of {', '.join(STATUSES)}")
+    if draft.type == "acknowledgment":
+        raise UsageError("acknowledgments are sent with `parley ack MESSAGE_ID`")
     from parley.formats.registry import latest_version, validate_body
 
     version = draft.type_version or latest_version(draft.type)

@@ -21,7 +21,11 @@ def b64(data: bytes) -> str:
 
 
 def unb64(text: str) -> bytes:
-    return base64.b64decode(text.encode("ascii"), validate=True)
+    """Decode canonical base64 only: one text per byte string, so signed bytes are unique."""
+    data = base64.b64decode(text.encode("ascii"), validate=True)
+    if b64(data) != text:
+        raise ValueError("not canonical base64 (standard alphabet, padding, zero pad bits)")
+    return data
 
 
 def key_id(public_key: bytes) -> str:

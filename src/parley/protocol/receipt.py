@@ -15,7 +15,7 @@ from parley.protocol import signing
 from parley.protocol.canonical import canonical_bytes
 from parley.protocol.keys import PublicKey, SigningKeyPair
 
-RECEIPT_FIELDS = ["channel", "kind", "receiver", "received_at", "sender", "upto_hash", "upto_seq"]
+RECEIPT_FIELDS = sorted(["channel", "kind", "receiver", "received_at", "sender", "upto_hash", "upto_seq"])
 
 
 @dataclass(frozen=True)

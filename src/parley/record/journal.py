@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from sqlalchemy import Connection
 
+from parley.record import log
+
 
 def leaf_data(kind: str, ref: str, data: bytes) -> bytes:
     return kind.encode() + b"\x00" + ref.encode() + b"\x00" + data
 
 
-def journal_txn(conn: Connection, kind: str, ref: str, data: bytes) -> int | None:
-    """Append one leaf; returns its index (None until the record module is wired)."""
-    return None
+def journal_txn(conn: Connection, kind: str, ref: str, data: bytes) -> int:
+    """Append one leaf in the caller's transaction; returns its index in the log."""
+    return log.append_txn(conn, leaf_data(kind, ref, data), kind, ref[:200])

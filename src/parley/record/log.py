@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, func, insert, literal, select, tuple_, union_all, update
+from sqlalchemy import Connection, and_, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from parley.record import merkle
@@ -194,9 +194,11 @@ def _fetch(conn: Connection, coords: Iterable[Coord]) -> dict[Coord, bytes]:
             )
         )
     if nodes:
+        # OR of primary-key equalities, not a row-value IN: SQLite plans ``(a, b) IN
+        # (VALUES …)`` as a full table scan, but each disjunct here as one index search.
         parts.append(
             select(log_nodes.c.level, log_nodes.c.idx, log_nodes.c.hash).where(
-                tuple_(log_nodes.c.level, log_nodes.c.idx).in_(nodes)
+                or_(*(and_(log_nodes.c.level == lv, log_nodes.c.idx == i) for lv, i in nodes))
             )
         )
     if not parts:

@@ -280,3 +280,17 @@ seen_requests = Table(
     Column("peer", String(64), nullable=False),
     Column("seen_at", UTCDateTime, nullable=False),
 )
+
+# Signed control documents (charter proposals and acceptances, status records) waiting to be
+# delivered to a peer; the sending loop delivers them before envelopes.
+control_outbox = Table(
+    "control_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("peer", String(64), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:18:29.558496
+Create Date: 2026-11-23 12:29:13.419888
 """
 
 from __future__ import annotations
@@ -75,6 +75,19 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_channels'))
     )
+    op.create_table('control_outbox',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('peer', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('payload', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_control_outbox'))
+    )
+    with op.batch_alter_table('control_outbox', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_control_outbox_peer'), ['peer'], unique=False)
+
     op.create_table('delivery',
     sa.Column('message_id', sa.String(length=36), nullable=False),
     sa.Column('receiver_node', sa.String(length=64), nullable=False),
@@ -148,6 +161,31 @@ def upgrade() -> None:
     with op.batch_alter_table('link_tests', schema=None) as batch_op:
         batch_op.create_index('ix_link_tests_channel', ['channel', 'peer', 'sent_at'], unique=False)
 
+    op.create_table('log_head',
+    sa.Column('id', sa.Integer(), autoincrement=False, nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.CheckConstraint('id = 1', name=op.f('ck_log_head_single_row')),
+    sa.CheckConstraint('size >= 0', name=op.f('ck_log_head_size_not_negative')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_log_head'))
+    )
+    op.create_table('log_leaves',
+    sa.Column('idx', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('leaf_hash', sa.LargeBinary(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('ref', sa.String(length=200), nullable=False),
+    sa.Column('committed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('idx', name=op.f('pk_log_leaves'))
+    )
+    with op.batch_alter_table('log_leaves', schema=None) as batch_op:
+        batch_op.create_index('ix_log_leaves_kind_ref', ['kind', 'ref'], unique=False)
+
+    op.create_table('log_nodes',
+    sa.Column('level', sa.SmallInteger(), nullable=False),
+    sa.Column('idx', sa.BigInteger(), nullable=False),
+    sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
+    sa.CheckConstraint('level >= 1', name=op.f('ck_log_nodes_level_above_leaves')),
+    sa.PrimaryKeyConstraint('level', 'idx', name=op.f('pk_log_nodes'))
+    )
     op.create_table('memberships',
     sa.Column('username', sa.String(length=64), nullable=False),
     sa.Column('desk', sa.String(length=64), nullable=False),
@@ -245,6 +283,12 @@ def downgrade() -> None:
     op.drop_table('peer_links')
     op.drop_table('operators')
     op.drop_table('memberships')
+    op.drop_table('log_nodes')
+    with op.batch_alter_table('log_leaves', schema=None) as batch_op:
+        batch_op.drop_index('ix_log_leaves_kind_ref')
+
+    op.drop_table('log_leaves')
+    op.drop_table('log_head')
     with op.batch_alter_table('link_tests', schema=None) as batch_op:
         batch_op.drop_index('ix_link_tests_channel')
 
@@ -258,6 +302,10 @@ def downgrade() -> None:
     op.drop_table('envelopes')
     op.drop_table('desks')
     op.drop_table('delivery')
+    with op.batch_alter_table('control_outbox', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_control_outbox_peer'))
+
+    op.drop_table('control_outbox')
     op.drop_table('channels')
     op.drop_table('chain_heads')
     op.drop_table('audit_log')

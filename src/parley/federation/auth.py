@@ -1,0 +1,109 @@
+"""Authenticating requests between nodes.
+
+Every federation request carries the sending node's signature over what it asks for:
+method, path (with query), origin, destination, time, a random nonce and the SHA-256 of
+the body — signed as the ``request`` kind (docs/protocol.md §Federation API). The receiver
+refuses a request from an unknown origin, addressed to another node, outside the allowed
+clock skew, with a nonce it has seen before, or whose signature does not verify. The same
+scheme signs the answers' receipts separately, so TLS is for confidentiality only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from parley.clock import format_time, parse_time
+from parley.errors import AuthError
+from parley.node import Node
+from parley.protocol import signing
+from parley.storage.tables import seen_requests
+
+H_ORIGIN = "parley-origin"
+H_DEST = "parley-destination"
+H_TIME = "parley-time"
+H_NONCE = "parley-nonce"
+H_SIG = "parley-signature"
+
+
+def request_payload(
+    method: str, path: str, origin: str, destination: str, time: str, nonce: str, body: bytes
+) -> dict[str, Any]:
+    return {
+        "method": method.upper(),
+        "path": path,
+        "origin": origin,
+        "destination": destination,
+        "time": time,
+        "nonce": nonce,
+        "body_sha256": hashlib.sha256(body).hexdigest(),
+    }
+
+
+def sign_request(node: Node, method: str, path: str, destination: str, body: bytes) -> dict[str, str]:
+    time = format_time(node.clock.now())
+    nonce = secrets.token_hex(16)
+    payload = request_payload(method, path, node.name, destination, time, nonce, body)
+    return {
+        H_ORIGIN: node.name,
+        H_DEST: destination,
+        H_TIME: time,
+        H_NONCE: nonce,
+        H_SIG: signing.sign("request", payload, node.key),
+    }
+
+
+def verify_request(node: Node, method: str, path: str, headers: Any, body: bytes) -> str:
+    """Return the authenticated origin node, or raise AuthError with a precise code."""
+    origin = headers.get(H_ORIGIN)
+    dest = headers.get(H_DEST)
+    time = headers.get(H_TIME)
+    nonce = headers.get(H_NONCE)
+    sig = headers.get(H_SIG)
+    if not all(isinstance(v, str) and v for v in (origin, dest, time, nonce, sig)):
+        raise AuthError("federation request is not signed", code="unsigned_request")
+    assert origin and dest and time and nonce and sig
+    public = node.key_for(origin)
+    if public is None or origin == node.name:
+        raise AuthError(f"{origin!r} is not a known peer", code="unknown_peer")
+    if dest != node.name:
+        raise AuthError(f"request is addressed to {dest!r}, this is {node.name!r}", code="wrong_destination")
+    if len(nonce) > 64:
+        raise AuthError("nonce too long", code="bad_nonce")
+    try:
+        when = parse_time(time)
+    except ValueError:
+        raise AuthError("request time is not RFC 3339", code="stale_request") from None
+    skew = node.config.federation.max_clock_skew_s
+    now = node.clock.now()
+    if abs((now - when).total_seconds()) > skew:
+        raise AuthError(
+            f"request time {time} is more than {skew:g}s from this node's clock",
+            code="stale_request",
+            hint="check both nodes' clocks (NTP)",
+        )
+    payload = request_payload(method, path, origin, dest, time, nonce, body)
+    if not signing.verify("request", payload, sig, public):
+        raise AuthError("request signature does not verify", code="bad_request_signature")
+    _remember_nonce(node, origin, nonce, now, skew)
+    return origin
+
+
+def _remember_nonce(node: Node, origin: str, nonce: str, now: datetime, skew: float) -> None:
+    """Refuse a nonce seen within the skew window; older ones are refused by time already."""
+    key = f"{origin}:{nonce}"[:64]
+    with node.engine.begin() as conn:
+        if conn.execute(select(seen_requests.c.nonce).where(seen_requests.c.nonce == key)).first():
+            raise AuthError("request was already seen (replay)", code="replayed_request")
+        try:
+            conn.execute(insert(seen_requests).values(nonce=key, peer=origin, seen_at=now))
+        except IntegrityError:
+            raise AuthError("request was already seen (replay)", code="replayed_request") from None
+        # Forget nonces that can no longer be replayed (their time is outside the window).
+        if secrets.randbelow(100) == 0:
+            conn.execute(delete(seen_requests).where(seen_requests.c.seen_at < now - timedelta(seconds=2 * skew)))

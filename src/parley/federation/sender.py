@@ -1,0 +1,190 @@
+"""One sending loop per peer: read the outbox, post a batch, store the receipts, repeat.
+
+The loop holds a lease on the peer's ``peer_links`` row, claimed with
+``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL, so when several ``serve`` processes share
+one database exactly one of them sends to a given peer at a time. A failure to reach the
+peer counts towards the backoff kept in the same row; a refusal (4xx) is recorded as the
+peer's last error and retried at the backoff ceiling, since sending the same bytes again
+immediately would be refused again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+
+from parley.errors import ParleyError
+from parley.federation.backoff import next_attempt
+from parley.federation.client import PeerClient, PeerRefused
+from parley.federation.outbox import next_batch_txn
+from parley.messaging.receipts import accept_receipts
+from parley.node import Node
+from parley.storage.tables import peer_links
+
+log = logging.getLogger("parley.sender")
+LEASE_S = 30.0
+
+
+@dataclass
+class SendOutcome:
+    sent: int = 0
+    receipted: int = 0
+    error: str | None = None
+    refused: bool = False
+
+
+@dataclass
+class PeerSender:
+    node: Node
+    client: PeerClient
+    owner: str
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    resend_from: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def peer(self) -> str:
+        return self.client.peer
+
+    # --- database steps (run in a worker thread) ---------------------------------------
+    def claim(self) -> bool:
+        """Take or renew the lease on this peer; False if another process holds it."""
+        now = self.node.clock.now()
+        links = peer_links
+        with self.node.engine.begin() as conn:
+            q = select(links.c.peer, links.c.next_attempt_at).where(
+                links.c.peer == self.peer,
+                or_(links.c.lease_owner.is_(None), links.c.lease_owner == self.owner, links.c.lease_until < now),
+            )
+            if conn.dialect.name == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            row = conn.execute(q).first()
+            if row is None:
+                return False
+            conn.execute(
+                update(links)
+                .where(links.c.peer == self.peer)
+                .values(lease_owner=self.owner, lease_until=now + timedelta(seconds=LEASE_S))
+            )
+        return True
+
+    def release(self) -> None:
+        with self.node.engine.begin() as conn:
+            conn.execute(
+                update(peer_links)
+                .where(peer_links.c.peer == self.peer, peer_links.c.lease_owner == self.owner)
+                .values(lease_owner=None, lease_until=None)
+            )
+
+    def seconds_until_allowed(self) -> float:
+        with self.node.engine.connect() as conn:
+            when = conn.execute(select(peer_links.c.next_attempt_at).where(peer_links.c.peer == self.peer)).scalar()
+        if when is None:
+            return 0.0
+        if when.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
+            from datetime import UTC
+
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - self.node.clock.now()).total_seconds())
+
+    def load_batch(self) -> list[dict[str, Any]]:
+        with self.node.engine.connect() as conn:
+            return next_batch_txn(
+                conn, self.node.name, self.peer, self.node.config.federation.batch_size, self.resend_from
+            )
+
+    def record_success(self) -> None:
+        with self.node.engine.begin() as conn:
+            conn.execute(
+                update(peer_links)
+                .where(peer_links.c.peer == self.peer)
+                .values(failures=0, next_attempt_at=None, last_error=None, last_success_at=self.node.clock.now())
+            )
+
+    def record_failure(self, error: str, *, refused: bool) -> None:
+        cfg = self.node.config.federation
+        with self.node.engine.begin() as conn:
+            failures = int(
+                conn.execute(select(peer_links.c.failures).where(peer_links.c.peer == self.peer)).scalar() or 0
+            ) + 1
+            ceiling_failures = 64 if refused else failures
+            conn.execute(
+                update(peer_links)
+                .where(peer_links.c.peer == self.peer)
+                .values(
+                    failures=failures,
+                    last_error=error[:1000],
+                    next_attempt_at=next_attempt(
+                        self.node.clock.now(), ceiling_failures, cfg.backoff_initial_s, cfg.backoff_max_s
+                    ),
+                )
+            )
+
+    # --- one round ---------------------------------------------------------------------
+    async def run_once(self) -> SendOutcome:
+        """Send one batch if any is due; never raises for peer trouble (it is recorded)."""
+        outcome = SendOutcome()
+        batch = await asyncio.to_thread(self.load_batch)
+        if not batch:
+            return outcome
+        try:
+            answer = await self.client.call("POST", "/envelopes", {"envelopes": batch})
+            outcome.sent = len(batch)
+            receipts = answer.get("receipts", []) if isinstance(answer, dict) else []
+            accepted = await asyncio.to_thread(accept_receipts, self.node, self.peer, receipts)
+            outcome.receipted = sum(1 for _ in accepted)
+            self.resend_from.clear()
+            await asyncio.to_thread(self.record_success)
+        except PeerRefused as exc:
+            details = exc.body.get("details", {}) if isinstance(exc.body, dict) else {}
+            if exc.code == "sequence_gap" and isinstance(details, dict) and "expected_seq" in details:
+                # The peer lost envelopes it had receipted (restored from a backup, say):
+                # resend from where it says it is; its own fetch may get there first.
+                self.resend_from[str(details.get("channel"))] = int(details["expected_seq"])
+            outcome.error, outcome.refused = exc.message, True
+            log.warning("%s refused a batch: %s", self.peer, exc.message)
+            await asyncio.to_thread(self.record_failure, exc.message, refused=exc.code != "sequence_gap")
+        except ParleyError as exc:
+            outcome.error = exc.message
+            await asyncio.to_thread(self.record_failure, exc.message, refused=False)
+        return outcome
+
+    async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
+        """Loop until ``stop``: wake on new mail, on ``poll_s`` (other processes), or backoff."""
+        while not stop.is_set():
+            try:
+                if not await asyncio.to_thread(self.claim):
+                    await _wait(self.wake, stop, LEASE_S / 3)
+                    continue
+                wait = await asyncio.to_thread(self.seconds_until_allowed)
+                if wait > 0:
+                    # Backing off: new mail does not shorten the wait, only stop does.
+                    await _wait(stop, stop, min(wait, poll_s * 5), clear=False)
+                    continue
+                self.wake.clear()
+                outcome = await self.run_once()
+                if outcome.sent and not outcome.error:
+                    continue  # there may be more: go again at once
+                if not outcome.error:
+                    await _wait(self.wake, stop, poll_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug or a database outage: log it, keep the loop alive
+                log.exception("sending loop for %s failed; retrying", self.peer)
+                await _wait(self.wake, stop, poll_s)
+        await asyncio.to_thread(self.release)
+
+
+async def _wait(event: asyncio.Event, stop: asyncio.Event, timeout: float, clear: bool = True) -> None:
+    waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+    if clear:
+        event.clear()

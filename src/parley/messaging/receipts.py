@@ -1,0 +1,97 @@
+"""The sending side of receipts: check what a peer signed and learn what it now holds.
+
+A receipt from peer R for this node's chain in channel C up to seq N is accepted only if R
+signed it, R is the peer that answered, and this node's own envelope N has exactly the hash
+the receipt names: otherwise R would be receipting something this node never sent. Each
+newly covered message gets its receipt time and acknowledgment due time, the same figures
+the receiver computed, because both come from the signed receipt and the shared charter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from parley.channels.charter import CONTROL_TYPES
+from parley.channels.registry import get_channel_txn
+from parley.clock import format_time, parse_time
+from parley.errors import VerificationError
+from parley.messaging.receive import store_receipt_txn
+from parley.node import Node
+from parley.protocol.receipt import Receipt, parse_receipt
+from parley.storage.tables import delivery, envelopes, receipts
+
+
+def receipted_upto_txn(conn: Connection, channel: str, sender: str, receiver: str) -> int:
+    value = conn.execute(
+        select(func.max(receipts.c.upto_seq)).where(
+            receipts.c.channel == channel,
+            receipts.c.sender_node == sender,
+            receipts.c.receiver_node == receiver,
+        )
+    ).scalar()
+    return int(value or 0)
+
+
+def accept_receipts(node: Node, peer: str, raws: Sequence[Any]) -> list[Receipt]:
+    """Verify and store receipts from ``peer`` for this node's chains; return the new ones."""
+    accepted: list[Receipt] = []
+    now = node.clock.now()
+    with node.engine.begin() as conn:
+        for raw in raws:
+            receipt = parse_receipt(raw, node.key_for)
+            if receipt.receiver != peer:
+                raise VerificationError("receipt", f"receipt is signed by {receipt.receiver}, not {peer}")
+            if receipt.sender != node.name:
+                raise VerificationError("receipt", f"receipt covers {receipt.sender}'s chain, not ours")
+            if accept_receipt_txn(node, conn, receipt, now):
+                accepted.append(receipt)
+    return accepted
+
+
+def accept_receipt_txn(node: Node, conn: Connection, receipt: Receipt, now: Any) -> bool:
+    before = receipted_upto_txn(conn, receipt.channel, receipt.sender, receipt.receiver)
+    if receipt.upto_seq <= before:
+        return False
+    ours = conn.execute(
+        select(envelopes.c.hash).where(
+            envelopes.c.channel == receipt.channel,
+            envelopes.c.sender_node == receipt.sender,
+            envelopes.c.seq == receipt.upto_seq,
+        )
+    ).first()
+    if ours is None or ours.hash != receipt.upto_hash:
+        raise VerificationError(
+            "receipt",
+            f"{receipt.receiver} receipts seq {receipt.upto_seq} on {receipt.channel} with a hash "
+            "that is not the hash of the envelope stored here",
+            code="receipt_mismatch",
+        )
+    store_receipt_txn(conn, receipt, now)
+    channel = get_channel_txn(conn, receipt.channel)
+    received_at = parse_time(receipt.received_at)
+    rows = conn.execute(
+        select(envelopes.c.id, envelopes.c.precedence, envelopes.c.type).where(
+            envelopes.c.channel == receipt.channel,
+            envelopes.c.sender_node == receipt.sender,
+            envelopes.c.seq > before,
+            envelopes.c.seq <= receipt.upto_seq,
+        )
+    ).all()
+    values = [
+        {
+            "message_id": r.id,
+            "receiver_node": receipt.receiver,
+            "receipted_at": receipt.received_at,
+            "due_at": None
+            if r.type in CONTROL_TYPES
+            else format_time(received_at + timedelta(seconds=channel.charter.deadline_s(r.precedence))),
+        }
+        for r in rows
+    ]
+    if values:
+        conn.execute(insert(delivery), values)
+    return True

@@ -1,0 +1,290 @@
+"""Receiving envelopes from a peer: check everything, store once, answer with receipts.
+
+The checks run in the order the protocol fixes (docs/protocol.md §Receiving):
+
+1–6. the verification routine (shape, protocol, fields, hash, key, signature);
+ 8. the sender node is the peer that delivered it and a member of the channel, and the
+    sending desk is one of that node's member desks;
+ 9. the charter allows the type;
+10. the channel's status allows it (a suspended channel takes only its exempt types);
+11. the body is within the size limit and valid for its schema;
+ 7. the chain continues from the last stored envelope of that sender — checked last, since
+    it is the only check whose failure (a gap) is not the sender's fault.
+
+A batch is all or nothing: the first envelope that fails refuses the batch and nothing is
+stored. An envelope already stored with the same hash is a duplicate: it is receipted again
+and not stored twice. An envelope ahead of a gap is held (outside the record) and the
+caller fetches the missing range from the sender.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select
+
+from parley.channels.charter import CONTROL_TYPES
+from parley.channels.registry import Channel, get_channel_txn
+from parley.clock import format_time
+from parley.errors import NotFoundError, ParleyError, RefusedError, ValidationError, VerificationError
+from parley.messaging.chains import chain_head_txn, store_envelope_txn
+from parley.node import Node
+from parley.protocol.canonical import canonical_bytes
+from parley.protocol.envelope import SignedEnvelope
+from parley.protocol.receipt import Receipt, make_receipt
+from parley.protocol.verify import check_chain_link, verify_envelope
+from parley.record.journal import journal_txn
+from parley.storage.tables import delivery, envelopes, held_envelopes, receipts
+
+
+@dataclass
+class BatchResult:
+    stored: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
+    new_envelopes: list[SignedEnvelope] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "receipts": [r.to_json() for r in self.receipts],
+        }
+
+
+class GapError(VerificationError):
+    """An envelope ahead of a gap: held, and the missing range must be fetched."""
+
+    def __init__(self, channel: str, sender: str, expected: int, got: int) -> None:
+        super().__init__(
+            "7 chain",
+            f"sequence gap in {sender}'s chain on {channel}: expected seq {expected}, got {got}",
+            code="sequence_gap",
+            http_status=409,
+            details={"channel": channel, "sender": sender, "expected_seq": expected, "got_seq": got},
+        )
+        self.channel = channel
+        self.sender = sender
+        self.expected = expected
+        self.got = got
+
+
+def check_envelope_against_channel(node: Node, channel: Channel, env: SignedEnvelope, origin: str) -> None:
+    """Steps 8–11 for one verified envelope."""
+    charter = channel.charter
+    # Step 8: membership.
+    if env.sender_node != origin:
+        raise RefusedError(
+            f"envelope {env.id} is from {env.sender_node}, but {origin} delivered it",
+            code="wrong_sender",
+        )
+    if env.sender_node not in charter.member_nodes or env.sender_desk not in charter.desks_of(env.sender_node):
+        raise RefusedError(
+            f"{env.sender_node}/{env.sender_desk} is not a member of channel {channel.id!r}",
+            code="not_a_member",
+        )
+    # Steps 9 and 10: charter type and channel status.
+    channel.check_allows(env.type)
+    # Step 11: size and schema.
+    size = len(canonical_bytes(env.body))
+    limit = node.config.federation.max_body_bytes
+    if size > limit:
+        raise RefusedError(
+            f"envelope {env.id}: body is {size} bytes, the limit is {limit}",
+            code="body_too_large",
+            http_status=413,
+        )
+    validate_envelope_body(env)
+
+
+def validate_envelope_body(env: SignedEnvelope) -> None:
+    if env.type in CONTROL_TYPES:
+        from parley.messaging.acknowledge import validate_ack_body
+
+        validate_ack_body(env.body)
+        return
+    from parley.formats.registry import validate_body
+
+    try:
+        validate_body(env.type, env.envelope["type_version"], env.body, lang="en")
+    except NotFoundError as exc:
+        raise ValidationError(exc.message, [("/type", exc.message)]) from exc
+
+
+def receive_batch(
+    node: Node,
+    origin: str,
+    wires: Sequence[Any],
+    *,
+    on_stored: Callable[[Connection, SignedEnvelope], None] | None = None,
+) -> BatchResult:
+    """Verify and store a batch from ``origin``; raise ParleyError (nothing stored) if any fails."""
+    if origin == node.name:
+        raise RefusedError("a node does not deliver to itself", code="wrong_sender")
+    now = node.clock.now()
+    result = BatchResult()
+    touched: dict[tuple[str, str], None] = {}
+    with node.engine.begin() as conn:
+        heads: dict[tuple[str, str], tuple[int, str] | None] = {}
+        channels: dict[str, Channel] = {}
+        for index, wire in enumerate(wires):
+            try:
+                env = verify_envelope(wire, node.key_for)
+                if env.channel not in channels:
+                    try:
+                        channels[env.channel] = get_channel_txn(conn, env.channel)
+                    except NotFoundError:
+                        raise RefusedError(
+                            f"channel {env.channel!r} is unknown to {node.name}", code="unknown_channel"
+                        ) from None
+                check_envelope_against_channel(node, channels[env.channel], env, origin)
+                key = (env.channel, env.sender_node)
+                if key not in heads:
+                    heads[key] = chain_head_txn(conn, env.channel, env.sender_node, for_update=True)
+                head = heads[key]
+                # Step 7: chain.
+                if head is not None and env.seq <= head[0]:
+                    stored = conn.execute(
+                        select(envelopes.c.hash).where(
+                            envelopes.c.channel == env.channel,
+                            envelopes.c.sender_node == env.sender_node,
+                            envelopes.c.seq == env.seq,
+                        )
+                    ).first()
+                    if stored is not None and stored.hash == env.hash:
+                        result.duplicates.append(env.id)
+                        touched[key] = None
+                        continue
+                    raise VerificationError(
+                        "7 chain",
+                        f"{env.sender_node} signed two different envelopes at seq {env.seq} on {env.channel}",
+                        code="chain_fork",
+                        http_status=409,
+                    )
+                expected = 1 if head is None else head[0] + 1
+                if env.seq > expected:
+                    raise GapError(env.channel, env.sender_node, expected, env.seq)
+                check_chain_link(env, head)
+            except ParleyError as exc:
+                exc.details.setdefault("index", index)
+                raise
+            store_envelope_txn(conn, env, outgoing=False, stored_at=now)
+            channel = channels[env.channel]
+            if env.type not in CONTROL_TYPES:
+                due = now + timedelta(seconds=channel.charter.deadline_s(env.precedence))
+                conn.execute(
+                    insert(delivery).values(
+                        message_id=env.id,
+                        receiver_node=node.name,
+                        receipted_at=format_time(now),
+                        due_at=format_time(due),
+                    )
+                )
+            if on_stored is not None:
+                on_stored(conn, env)
+            heads[key] = (env.seq, env.hash)
+            touched[key] = None
+            result.stored.append(env.id)
+            result.new_envelopes.append(env)
+        for channel_id, sender in touched:
+            head = heads.get((channel_id, sender)) or chain_head_txn(conn, channel_id, sender)
+            assert head is not None
+            result.receipts.append(issue_receipt_txn(node, conn, channel_id, sender, head, now))
+    return result
+
+
+def issue_receipt_txn(
+    node: Node, conn: Connection, channel: str, sender: str, head: tuple[int, str], now: datetime
+) -> Receipt:
+    """Sign a cumulative receipt for ``sender``'s chain; reuse the last one if unchanged."""
+    last = conn.execute(
+        select(receipts.c.raw, receipts.c.upto_seq)
+        .where(
+            receipts.c.channel == channel,
+            receipts.c.sender_node == sender,
+            receipts.c.receiver_node == node.name,
+        )
+        .order_by(receipts.c.upto_seq.desc())
+        .limit(1)
+    ).first()
+    if last is not None and int(last.upto_seq) == head[0]:
+        raw = json.loads(last.raw)
+        return Receipt(raw["receipt"], raw["signature"])
+    receipt = make_receipt(
+        key=node.key,
+        receiver=node.name,
+        channel=channel,
+        sender=sender,
+        upto_seq=head[0],
+        upto_hash=head[1],
+        received_at=format_time(now),
+    )
+    store_receipt_txn(conn, receipt, now)
+    return receipt
+
+
+def store_receipt_txn(conn: Connection, receipt: Receipt, now: datetime) -> None:
+    conn.execute(
+        insert(receipts).values(
+            channel=receipt.channel,
+            sender_node=receipt.sender,
+            receiver_node=receipt.receiver,
+            upto_seq=receipt.upto_seq,
+            upto_hash=receipt.upto_hash,
+            received_at=receipt.received_at,
+            raw=receipt.to_bytes(),
+            stored_at=now,
+        )
+    )
+    journal_txn(conn, "receipt", f"{receipt.channel}/{receipt.sender}/{receipt.receiver}/{receipt.upto_seq}", receipt.to_bytes())
+
+
+def hold_txn(conn: Connection, env_wire: Any, channel: str, sender: str, seq: int, now: datetime) -> None:
+    """Keep an envelope that arrived ahead of a gap, outside the record."""
+    exists = conn.execute(
+        select(held_envelopes.c.seq).where(
+            held_envelopes.c.channel == channel,
+            held_envelopes.c.sender_node == sender,
+            held_envelopes.c.seq == seq,
+        )
+    ).first()
+    if exists is None:
+        conn.execute(
+            insert(held_envelopes).values(
+                channel=channel, sender_node=sender, seq=seq, raw=canonical_bytes(env_wire), held_at=now
+            )
+        )
+
+
+def release_held(node: Node, origin: str, channel: str) -> int:
+    """Store held envelopes that now continue the chain; return how many were stored."""
+    from sqlalchemy import delete
+
+    with node.engine.connect() as conn:
+        head = chain_head_txn(conn, channel, origin)
+        rows = conn.execute(
+            select(held_envelopes.c.seq, held_envelopes.c.raw)
+            .where(held_envelopes.c.channel == channel, held_envelopes.c.sender_node == origin)
+            .order_by(held_envelopes.c.seq)
+        ).all()
+    done = 0 if head is None else head[0]
+    wires = []
+    for r in rows:
+        if r.seq == done + 1 + len(wires):
+            wires.append(json.loads(r.raw))
+    stored = 0
+    if wires:
+        stored = len(receive_batch(node, origin, wires).stored)
+    with node.engine.begin() as conn:
+        conn.execute(
+            delete(held_envelopes).where(
+                held_envelopes.c.channel == channel,
+                held_envelopes.c.sender_node == origin,
+                held_envelopes.c.seq <= done + len(wires),
+            )
+        )
+    return stored

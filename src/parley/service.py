@@ -1,0 +1,169 @@
+"""A running node: the HTTP server's shared state and its background work.
+
+``Service`` owns the node, the HTTP clients to peers, one sending loop per peer, the link
+tester, the deadline watch and the gap fetches. ``parley serve`` runs it under uvicorn;
+tests run it in real processes. Database work runs in worker threads so the event loop
+keeps serving while a commit waits for the disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from parley.federation.client import PeerClient
+from parley.federation.sender import PeerSender
+from parley.node import Node
+from parley.protocol.envelope import SignedEnvelope
+
+log = logging.getLogger("parley.service")
+T = TypeVar("T")
+
+
+class Service:
+    def __init__(self, node: Node, *, tick_s: float = 1.0) -> None:
+        self.node = node
+        self.tick_s = tick_s
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.stop = asyncio.Event()
+        self.clients: dict[str, PeerClient] = {}
+        self.senders: dict[str, PeerSender] = {}
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._gap_tasks: set[asyncio.Task[Any]] = set()
+
+    async def db(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        return await asyncio.to_thread(fn, *args, **kw)
+
+    # --- peers ---------------------------------------------------------------------------
+    def client_for(self, peer: str) -> PeerClient:
+        client = self.clients.get(peer)
+        if client is None:
+            from parley.directory.peers import get_peer
+
+            p = get_peer(self.node, peer)
+            client = PeerClient(
+                self.node, peer, p.url, p.card.tls_cert, self.node.config.federation.request_timeout_s
+            )
+            self.clients[peer] = client
+        return client
+
+    def wake_senders(self) -> None:
+        for s in self.senders.values():
+            s.wake.set()
+
+    def on_sent(self, env: SignedEnvelope) -> None:
+        self.wake_senders()
+        self.publish({"event": "sent", "id": env.id, "channel": env.channel})
+
+    def on_received(self, envs: list[SignedEnvelope]) -> None:
+        for env in envs:
+            self.publish({"event": "received", "id": env.id, "channel": env.channel, "type": env.type})
+
+    def publish(self, event: dict[str, Any]) -> None:
+        for q in list(self.listeners):
+            if q.qsize() < 1000:
+                q.put_nowait(event)
+
+    def schedule_gap_fetch(self, peer: str, channel: str, start: int, end: int) -> None:
+        from parley.federation.handlers import fetch_gap
+
+        async def run() -> None:
+            try:
+                n = await fetch_gap(self, peer, channel, start, end)
+                log.info("fetched %d missing envelopes of %s on %s", n, peer, channel)
+            except Exception as exc:
+                log.warning("gap fetch from %s failed: %s", peer, exc)
+
+        task = asyncio.ensure_future(run())
+        self._gap_tasks.add(task)
+        task.add_done_callback(self._gap_tasks.discard)
+
+    # --- background work ---------------------------------------------------------------
+    async def start(self) -> None:
+        from parley.directory.peers import list_peers
+
+        for peer in await self.db(list_peers, self.node):
+            self._start_sender(peer.name)
+        self.tasks.append(asyncio.ensure_future(self._control_loop()))
+        self.tasks.append(asyncio.ensure_future(self._link_test_loop()))
+        self.tasks.append(asyncio.ensure_future(self._deadline_loop()))
+
+    def _start_sender(self, peer: str) -> None:
+        sender = PeerSender(self.node, self.client_for(peer), self.owner)
+        self.senders[peer] = sender
+        self.tasks.append(asyncio.ensure_future(sender.run(self.stop, poll_s=self.tick_s)))
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        for t in self.tasks:
+            try:
+                await asyncio.wait_for(t, timeout=5)
+            except (TimeoutError, asyncio.CancelledError):
+                t.cancel()
+            except Exception:
+                log.exception("background task failed at shutdown")
+        for t in list(self._gap_tasks):
+            t.cancel()
+        for c in self.clients.values():
+            await c.close()
+        self.node.close()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self.stop.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
+
+    async def _control_loop(self) -> None:
+        """Deliver queued charters and status records; pick up peers added meanwhile."""
+        from parley.directory.peers import list_peers
+        from parley.federation.client import PeerRefused
+        from parley.federation.control import ROUTES, mark_delivered, pending_control
+
+        while not self.stop.is_set():
+            try:
+                for peer in await self.db(list_peers, self.node):
+                    if peer.name not in self.senders:
+                        self._start_sender(peer.name)
+                    for item_id, kind, payload in await self.db(pending_control, self.node, peer.name):
+                        try:
+                            await self.client_for(peer.name).call("POST", ROUTES[kind], payload)
+                            await self.db(mark_delivered, self.node, item_id)
+                        except PeerRefused as exc:
+                            await self.db(mark_delivered, self.node, item_id, exc.message)
+                            log.warning("%s refused %s: %s", peer.name, kind, exc.message)
+                            break
+                        except Exception as exc:
+                            log.info("cannot deliver %s to %s yet: %s", kind, peer.name, exc)
+                            break
+            except Exception:
+                log.exception("control loop failed; retrying")
+            await self._sleep(self.tick_s)
+
+    async def _link_test_loop(self) -> None:
+        from parley.federation.linktest import due_tests, run_link_test
+
+        while not self.stop.is_set():
+            try:
+                for channel, peer, interval in await self.db(due_tests, self.node):
+                    result = await run_link_test(self, channel, peer, interval)
+                    self.publish({"event": "link", "channel": channel, "peer": peer, "state": result.state})
+            except Exception:
+                log.exception("link test loop failed; retrying")
+            await self._sleep(self.tick_s)
+
+    async def _deadline_loop(self) -> None:
+        from parley.messaging.deadlines import escalate_overdue
+
+        while not self.stop.is_set():
+            try:
+                for item in await self.db(escalate_overdue, self.node):
+                    self.publish({"event": "overdue", "id": item.message_id})
+            except Exception:
+                log.exception("deadline watch failed; retrying")
+            await self._sleep(self.tick_s)
