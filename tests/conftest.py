@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -46,31 +46,52 @@ def pg_problem() -> str | None:
     return _PG_PROBLEM
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database URL (``postgresql://…``); dropped afterwards."""
+def require_pg() -> None:
     problem = pg_problem()
     if problem:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI requires PostgreSQL: {problem}")
         pytest.skip(problem)
-    name = "parley_test_" + secrets.token_hex(6)
+
+
+@pytest.fixture
+def pg_url(pg_factory: Callable[[], str]) -> str:
+    """A fresh, empty PostgreSQL database URL (``postgresql://…``); dropped afterwards."""
+    return pg_factory()
+
+
+@pytest.fixture
+def pg_factory() -> Iterator[Callable[[], str]]:
+    """Makes fresh PostgreSQL databases on demand; drops them all afterwards."""
+    require_pg()
+    names: list[str] = []
     admin = create_engine(_driver_url(PG_BASE + "/postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"{PG_BASE}/{name}"
-    finally:
+
+    def make() -> str:
+        name = "parley_test_" + secrets.token_hex(6)
         with admin.connect() as conn:
-            conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :n AND pid <> pg_backend_pid()"
-                ),
-                {"n": name},
-            )
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        names.append(name)
+        return f"{PG_BASE}/{name}"
+
+    try:
+        yield make
+    finally:
+        for name in names:
+            _drop(admin, name)
         admin.dispose()
+
+
+def _drop(admin: Engine, name: str) -> None:
+    with admin.connect() as conn:
+        conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :n AND pid <> pg_backend_pid()"
+            ),
+            {"n": name},
+        )
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -94,3 +115,11 @@ def db_engine(db_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    """Run an end-to-end test once per engine (PostgreSQL skips or fails as above)."""
+    if request.param == "postgresql":
+        require_pg()
+    return str(request.param)

@@ -84,7 +84,17 @@ class Node:
     ) -> Node:
         path = resolve_home(home)
         config = Config.load(path)
-        key = SigningKeyPair.load(path / KEY_FILE)
+        try:
+            key = SigningKeyPair.load(path / KEY_FILE)
+        except PermissionError as exc:
+            raise UsageError(
+                str(exc).split("; run:")[0], hint=f"run: chmod 600 {path / KEY_FILE}"
+            ) from None
+        except FileNotFoundError:
+            raise UsageError(
+                f"{path / KEY_FILE} is missing: this home has no identity key",
+                hint="restore the key from your backup; a new key means a new identity",
+            ) from None
         engine = create_db_engine(resolve_db_url(path, config.database.url))
         if check_schema:
             try:

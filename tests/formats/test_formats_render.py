@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from formats_helpers import LANGS, TYPES, envelope, example
 
 from parley.errors import PeerError, UsageError
 from parley.formats import NoTranslator, render, render_html, render_text
 from parley.formats.geo import format_degrees_minutes, format_position
+from tests.formats.formats_helpers import LANGS, TYPES, envelope, example
 
 BANNERS = {
     ("nb", "EXERCISE"): "*** ØVELSE — EXERCISE ***",

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from formats_helpers import LANGS, TYPES, example
 from jsonschema import Draft202012Validator
 
 from parley.errors import NotFoundError, UsageError, ValidationError
 from parley.formats import get_schema, latest_version, list_types, validate_body
 from parley.formats.registry import SCHEMA_DIR, all_schemas, common_schema
+from tests.formats.formats_helpers import LANGS, TYPES, example
 
 EXPECTED_TYPES = [
     "activity-notification",
@@ -85,7 +85,7 @@ def test_common_definitions_are_published_with_the_types() -> None:
     assert "utc_time" in common_schema()["$defs"]
 
 
-def with_(type_name: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+def with_(type_name: str, change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
     body = example(type_name)
     change(body)
     return body

@@ -6,11 +6,11 @@ import tomllib
 from typing import Any
 
 import pytest
-from formats_helpers import LANGS, TYPES, example
 
 from parley.errors import NotFoundError, ValidationError
 from parley.formats import template, validate_body
 from parley.formats.catalogue import load_catalogue
+from tests.formats.formats_helpers import LANGS, TYPES, example
 
 
 def is_placeholder(value: Any) -> bool:

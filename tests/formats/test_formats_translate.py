@@ -10,7 +10,6 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
-from formats_helpers import envelope
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -18,6 +17,7 @@ from starlette.routing import Route
 
 from parley.errors import PeerError
 from parley.formats import LibreTranslateTranslator, Translator, machine_translate, render
+from tests.formats.formats_helpers import envelope
 
 API_KEY = "test-key"
 KNOWN = {("ru", "en", "Проверка связи"): "Communication check"}

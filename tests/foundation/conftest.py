@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+# The helpers module sits next to this file; make it importable however pytest is started.
+sys.path.insert(0, str(Path(__file__).parent))
+
 from foundation_support import Cli, Pair, make_pair, open_channel
 
 

@@ -102,6 +102,15 @@ def charter_from_toml(text: str, where: str = "charter") -> Charter:
 
 def charter_from_dict(raw: Any, where: str = "charter") -> Charter:
     """Validate and normalise; every problem names the key and what is expected."""
+    try:
+        return _charter_from_dict(raw, where)
+    except UsageError as exc:
+        if not exc.hint:
+            exc.hint = "see docs/channels.md for every key and a full example"
+        raise
+
+
+def _charter_from_dict(raw: Any, where: str) -> Charter:
     if not isinstance(raw, dict):
         raise UsageError(f"{where}: a charter is a table of keys")
     unknown = set(raw) - set(CHARTER_KEYS)

@@ -46,7 +46,13 @@ class Channel:
                 hint=f"exempt while suspended: {', '.join(self.exempt_types) or 'none'}",
             )
         raise RefusedError(
-            f"channel {self.id!r} is {self.status}, not active", code=f"channel_{self.status}"
+            f"channel {self.id!r} is {self.status}, not active",
+            code=f"channel_{self.status}",
+            hint=(
+                f"once both sides agree, run `parley channel activate {self.id} --reason …`"
+                if self.status == "planned"
+                else "a closed channel stays closed; agree a new charter to talk again"
+            ),
         )
 
     def to_json(self) -> dict[str, Any]:

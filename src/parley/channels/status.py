@@ -128,6 +128,8 @@ def apply_status_record_txn(conn: Connection, record: StatusRecord, stored_at: A
         raise UsageError(
             f"channel {record.channel!r} is {row.status}; it cannot become {record.status}",
             code="bad_transition",
+            hint=f"from {row.status} it can become: "
+            + (", ".join(sorted(TRANSITIONS[row.status])) or "nothing (it stays closed)"),
         )
     conn.execute(
         insert(status_records).values(

@@ -31,7 +31,7 @@ def propose(
     try:
         text = charter.read_text()
     except FileNotFoundError:
-        raise UsageError(f"{charter}: no such file") from None
+        raise UsageError(f"{charter}: no such file", hint="check the path") from None
     doc = do_propose_channel(node_from(ctx), charter_from_toml(text, str(charter)), peer)
     _write(out, doc.to_json())
     typer.echo(f"proposed channel {doc.charter.id} (charter {doc.charter.hash}); hand {out} to {peer}")

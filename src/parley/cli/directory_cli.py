@@ -75,7 +75,7 @@ def _read_password(password_file: Path | None) -> str:
         try:
             return password_file.read_text().rstrip("\n")
         except FileNotFoundError:
-            raise UsageError(f"{password_file}: no such file") from None
+            raise UsageError(f"{password_file}: no such file", hint="check the path") from None
     if not sys.stdin.isatty():
         raise UsageError("no password given", hint="use --password-file FILE when not at a terminal")
     first = getpass.getpass("Password: ")

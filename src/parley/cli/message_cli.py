@@ -17,7 +17,7 @@ def _read_body(body_file: Path) -> dict[str, Any]:
     try:
         text = body_file.read_text()
     except FileNotFoundError:
-        raise UsageError(f"{body_file}: no such file") from None
+        raise UsageError(f"{body_file}: no such file", hint="check the path") from None
     try:
         body = tomllib.loads(text) if body_file.suffix == ".toml" else json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:

@@ -158,14 +158,14 @@ class _Describer:
 
 
 def _path_key(path: Sequence[str | int]) -> list[tuple[int, int | str]]:
-    # Body order: array indexes numerically, and a parent before its children.
+    # Sorted by path: array indexes numerically, and a parent before its children.
     return [(0, p) if isinstance(p, int) else (1, p) for p in path]
 
 
 def describe_errors(
     errors: Iterable[SchemaError], walker: SchemaWalker, cat: Catalogue
 ) -> list[tuple[str, str]]:
-    """Every problem once, in body order, each as ``(json_pointer, translated message)``."""
+    """Every problem once, sorted by path, each as ``(json_pointer, translated message)``."""
     describer = _Describer(walker, cat)
     found: list[tuple[list[str | int], str, str]] = []
     for error in errors:

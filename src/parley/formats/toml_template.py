@@ -5,9 +5,9 @@ Operators compose bodies in a text editor; TOML (parsed with the standard librar
 explained in the operator's language: its label, whether it is required, the allowed enum
 values with their labels, and the expected form.
 
-Every value to fill in is a placeholder string in angle brackets (``"<UTC time, …>"``). A
-placeholder never passes validation, so a template sent unfilled is refused field by field
-instead of carrying invented content.
+The output is TOML 1.0. Every value to fill in is a placeholder string in angle brackets
+(``"<UTC time, …>"``). A placeholder never passes validation, so a template sent unfilled is
+refused field by field instead of carrying invented content.
 """
 
 from __future__ import annotations

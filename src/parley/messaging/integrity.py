@@ -48,12 +48,13 @@ def verify_store(node: Node, progress: Callable[[int], None] | None = None) -> I
             for r in conn.execute(select(chain_heads))
         }
         last: dict[tuple[str, str], tuple[int, str] | None] = {}
-        result = conn.execution_options(yield_per=2000).execute(
-            select(envelopes).order_by(
-                envelopes.c.channel, envelopes.c.sender_node, envelopes.c.seq
-            )
+        # Streamed (a server-side cursor on PostgreSQL) for this query only, and closed even
+        # when a check fails; conn.execution_options() would stream every later query too.
+        result = conn.execute(
+            select(envelopes)
+            .order_by(envelopes.c.channel, envelopes.c.sender_node, envelopes.c.seq)
+            .execution_options(yield_per=2000)
         )
-        # A server-side cursor on PostgreSQL: close it even when a check fails.
         with result:
             for row in result:
                 key = (row.channel, row.sender_node)

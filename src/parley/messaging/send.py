@@ -54,7 +54,6 @@ def do_send_message(
     ``acting_for`` is the Operator on whose behalf the node sends (None from the CLI run
     by the node's owner), who must hold a sending role on the desk.
     """
-    version = validate_draft(node, draft, lang)
     if acting_for is not None and not acting_for.can_act_on(draft.desk):
         raise ForbiddenError(f"{acting_for.username} may not send for desk {draft.desk!r}")
     with node.engine.begin() as conn:
@@ -65,6 +64,9 @@ def do_send_message(
                 hint=f"member desks of this node: {', '.join(channel.charter.desks_of(node.name))}",
             )
         channel.check_allows(draft.type)
+        # The body is checked only once the charter allows its type: a type the channel
+        # does not carry should be refused as such, not for the fields it lacks.
+        version = validate_draft(node, draft, lang)
         head = chain_head_txn(conn, draft.channel, node.name, for_update=True)
         seq, prev = (1, None) if head is None else (head[0] + 1, head[1])
         now = node.clock.now()

@@ -77,11 +77,17 @@ def parse_card(data: Any) -> IdentityCard:
         )
     card = data["card"]
     if not isinstance(card, dict) or sorted(card) != sorted(CARD_FIELDS):
-        raise UsageError(f"identity card must have exactly the fields {', '.join(CARD_FIELDS)}")
+        raise UsageError(
+            f"identity card must have exactly the fields {', '.join(CARD_FIELDS)}",
+            hint="ask the other side for the output of `parley identity`",
+        )
     if any(not isinstance(card[f], str) for f in CARD_FIELDS) or not isinstance(
         data["signature"], str
     ):
-        raise UsageError("every field of an identity card is a string")
+        raise UsageError(
+            "every field of an identity card is a string",
+            hint="ask the other side for the output of `parley identity`",
+        )
     if card["protocol"] != signing.PROTOCOL:
         raise UsageError(f"card speaks {card['protocol']!r}; this node speaks {signing.PROTOCOL}")
     if not NAME_RE.match(card["name"]):
