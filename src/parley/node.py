@@ -69,6 +69,17 @@ class Node:
     engine: Engine
     clock: Clock = field(default_factory=SystemClock)
     _keys: dict[str, PublicKey] = field(default_factory=dict)
+    _reader: Engine | None = None
+
+    @property
+    def reader(self) -> Engine:
+        """The engine for reads (a separate, never-blocking one on SQLite)."""
+        if self._reader is None:
+            if is_sqlite(self.engine):
+                self._reader = create_db_engine(str(self.engine.url), reader=True)
+            else:
+                self._reader = self.engine
+        return self._reader
 
     @property
     def name(self) -> str:
@@ -105,6 +116,8 @@ class Node:
         return cls(path, config, key, engine, clock or SystemClock())
 
     def close(self) -> None:
+        if self._reader is not None and self._reader is not self.engine:
+            self._reader.dispose()
         self.engine.dispose()
 
     # --- identity -------------------------------------------------------------------
@@ -131,7 +144,7 @@ class Node:
         cached = self._keys.get(node)
         if cached is not None:
             return cached
-        with self.engine.connect() as conn:
+        with self.reader.connect() as conn:
             row = conn.execute(select(peers.c.public_key).where(peers.c.name == node)).first()
         if row is None:
             return None

@@ -35,6 +35,40 @@ class Service:
         self.tasks: list[asyncio.Task[Any]] = []
         self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self._gap_tasks: set[asyncio.Task[Any]] = set()
+        self._send_queue: list[tuple[Any, str, Any, asyncio.Future[SignedEnvelope]]] = []
+        self._committer: asyncio.Future[None] | None = None
+        # (peer, channel) -> [(seq, future)] resolved when the peer's receipt covers seq.
+        self._receipt_waiters: dict[tuple[str, str], list[tuple[int, asyncio.Future[None]]]] = {}
+
+    async def submit(self, draft: Any, lang: str, operator: Any) -> SignedEnvelope:
+        """Send a draft through the group committer: concurrent sends share one commit."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[SignedEnvelope] = loop.create_future()
+        self._send_queue.append((draft, lang, operator, fut))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.ensure_future(self._commit_sends())
+        return await fut
+
+    async def _commit_sends(self) -> None:
+        from parley.messaging.send import do_send_group
+
+        while self._send_queue:
+            group, self._send_queue = self._send_queue[:500], self._send_queue[500:]
+            try:
+                results = await self.db(do_send_group, self.node, [(d, lang, op) for d, lang, op, _ in group])
+            except BaseException as exc:  # the whole commit failed: every sender hears it
+                for *_, fut in group:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                continue
+            for (*_, fut), result in zip(group, results, strict=True):
+                if fut.done():
+                    continue
+                if isinstance(result, BaseException):
+                    fut.set_exception(result)
+                else:
+                    fut.set_result(result)
+                    self.on_sent(result)
 
     async def db(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kw)
@@ -59,6 +93,40 @@ class Service:
     def on_sent(self, env: SignedEnvelope) -> None:
         self.wake_senders()
         self.publish({"event": "sent", "id": env.id, "channel": env.channel})
+
+    def wait_for_receipts(self, env: SignedEnvelope, peers: list[str]) -> list[asyncio.Future[None]]:
+        """Futures that complete when each of ``peers`` has receipted ``env``."""
+        loop = asyncio.get_running_loop()
+        futures = []
+        for peer in peers:
+            fut: asyncio.Future[None] = loop.create_future()
+            self._receipt_waiters.setdefault((peer, env.channel), []).append((env.seq, fut))
+            futures.append(fut)
+        return futures
+
+    def on_receipts_stored(self, channel: str, upto: list[tuple[str, int]]) -> None:
+        """Resolve waiters from (peer, receipted seq) pairs read from the database."""
+        for peer, seq in upto:
+            self._resolve(peer, channel, seq)
+
+    def _resolve(self, peer: str, channel: str, upto: int) -> None:
+        waiting = self._receipt_waiters.get((peer, channel))
+        if not waiting:
+            return
+        keep = []
+        for seq, fut in waiting:
+            if seq <= upto:
+                if not fut.done():
+                    fut.set_result(None)
+            elif not fut.done():
+                keep.append((seq, fut))
+        self._receipt_waiters[(peer, channel)] = keep
+
+    def on_receipts(self, peer: str, receipts: list[Any]) -> None:
+        for r in receipts:
+            self._resolve(peer, r.channel, r.upto_seq)
+        if receipts:
+            self.publish({"event": "receipted", "peer": peer})
 
     def on_received(self, envs: list[SignedEnvelope]) -> None:
         for env in envs:
@@ -94,7 +162,7 @@ class Service:
         self.tasks.append(asyncio.ensure_future(self._deadline_loop()))
 
     def _start_sender(self, peer: str) -> None:
-        sender = PeerSender(self.node, self.client_for(peer), self.owner)
+        sender = PeerSender(self.node, self.client_for(peer), self.owner, on_receipts=self.on_receipts)
         self.senders[peer] = sender
         self.tasks.append(asyncio.ensure_future(sender.run(self.stop, poll_s=self.tick_s)))
 
@@ -153,9 +221,20 @@ class Service:
                 for channel, peer, interval in await self.db(due_tests, self.node):
                     result = await run_link_test(self, channel, peer, interval)
                     self.publish({"event": "link", "channel": channel, "peer": peer, "state": result.state})
+                    if result.ok:
+                        await self._exchange_checkpoints(peer)
             except Exception:
                 log.exception("link test loop failed; retrying")
             await self._sleep(self.tick_s)
+
+    async def _exchange_checkpoints(self, peer: str) -> None:
+        """Witness each other's Merkle log after a link test (docs/record.md); never fatal."""
+        from parley.record.witnessing import exchange_checkpoints
+
+        try:
+            await exchange_checkpoints(self, peer)
+        except Exception as exc:
+            log.warning("checkpoint exchange with %s failed: %s", peer, exc)
 
     async def _deadline_loop(self) -> None:
         from parley.messaging.deadlines import escalate_overdue

@@ -14,7 +14,7 @@ from parley.storage.tables import alarms, link_state, peer_links
 
 
 def node_status(node: Node) -> dict[str, Any]:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         chans = list_channels_txn(conn)
         links = {(r.channel, r.peer): r for r in conn.execute(select(link_state))}
         peer_rows = {r.peer: r for r in conn.execute(select(peer_links))}

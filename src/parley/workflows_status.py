@@ -8,4 +8,7 @@ from parley.node import Node
 
 
 def extra_status(node: Node) -> dict[str, Any]:
-    return {}
+    from parley.workflows.cadence import cadence_for_node
+
+    overdue = [c.to_json() for c in cadence_for_node(node) if c.overdue]
+    return {"meetings_overdue": overdue}

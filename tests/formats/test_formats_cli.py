@@ -52,7 +52,7 @@ def test_export_writes_every_schema(tmp_path: Path) -> None:
     names = sorted(p.name for p in out.iterdir())
     assert "common.v1.json" in names
     assert "sar-sitrep.v1.json" in names
-    assert len(names) == 9
+    assert len(names) == 12
     assert json.loads((out / "general.v1.json").read_text())["title"] == "General message"
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, inspect, select
 
 from parley.cli.main import main
 from parley.config import Config
@@ -114,9 +114,11 @@ def snapshot(home: Path) -> dict[str, Any]:
     engine = home_engine(home)
     try:
         with engine.connect() as conn:
+            present = set(inspect(conn).get_table_names())
             tables = {
                 t.name: sorted(repr(tuple(r)) for r in conn.execute(select(t)))
                 for t in metadata.sorted_tables
+                if t.name in present  # the migrations' tables; drift is test_storage's job
             }
     finally:
         engine.dispose()

@@ -7,6 +7,7 @@ declared HTTP status and JSON error body.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
@@ -17,8 +18,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from parley.api.auth import current_operator
+from parley.console.app import mount_console
 from parley.directory.operators import Operator
-from parley.errors import ForbiddenError, NotFoundError, ParleyError
+from parley.errors import ForbiddenError, NotFoundError, ParleyError, PeerError
 from parley.federation.server import federation_routes
 from parley.service import Service
 
@@ -95,7 +97,7 @@ def create_app(service: Service) -> FastAPI:
         from parley.channels.registry import list_channels_txn
 
         def load() -> list[dict[str, Any]]:
-            with node.engine.connect() as conn:
+            with node.reader.connect() as conn:
                 return [c.to_json() for c in list_channels_txn(conn)]
 
         return await service.db(load)
@@ -120,8 +122,16 @@ def create_app(service: Service) -> FastAPI:
         return await service.db(message_detail, node, message_id, lang or op.lang)
 
     @app.post("/api/v1/messages", status_code=201, responses=ERRORS)
-    async def post_message(op: Op, msg: MessageIn) -> MessageOut:
-        from parley.messaging.send import Draft, do_send_message
+    async def post_message(
+        op: Op,
+        msg: MessageIn,
+        wait: Annotated[
+            Literal["stored", "receipt"],
+            Query(description="Answer once stored here (default) or once every peer has receipted it."),
+        ] = "stored",
+        timeout: Annotated[float, Query(gt=0, le=300)] = 30.0,
+    ) -> MessageOut:
+        from parley.messaging.send import Draft
 
         desk = msg.desk
         if desk is None:
@@ -130,9 +140,23 @@ def create_app(service: Service) -> FastAPI:
                 raise ForbiddenError("say which desk sends (desk)", code="desk_required", http_status=400)
             desk = desks[0]
         draft = Draft(msg.channel, desk, msg.type, msg.precedence, msg.status, msg.body, tuple(msg.refs))
-        env = await service.db(do_send_message, node, draft, lang=op.lang, acting_for=op)
-        service.on_sent(env)
-        await service.db(audit, node, op.username, "send", {"id": env.id, "channel": env.channel, "type": env.type})
+        env = await service.submit(draft, op.lang, op)
+        waiters = []
+        if wait == "receipt":
+            peers = await service.db(peers_of_channel, node, env.channel)
+            waiters = service.wait_for_receipts(env, peers)
+            # A receipt may have come back before we started waiting for it.
+            service.on_receipts_stored(env.channel, await service.db(receipted_now, node, env, peers))
+        if waiters:
+            try:
+                await asyncio.wait_for(asyncio.gather(*waiters), timeout)
+            except TimeoutError:
+                raise PeerError(
+                    f"message {env.id} is stored and queued, but not every peer receipted it within {timeout:g}s",
+                    code="receipt_timeout",
+                    http_status=504,
+                    hint="it will be delivered when the link allows; see GET /api/v1/status",
+                ) from None
         return MessageOut(id=env.id, seq=env.seq, hash=env.hash)
 
     @app.post("/api/v1/messages/{message_id}/ack", status_code=201, responses=ERRORS)
@@ -156,6 +180,7 @@ def create_app(service: Service) -> FastAPI:
 
     for route in federation_routes(service):
         app.router.routes.append(route)
+    mount_console(app, service)
 
     _ = NotFoundError
     return app
@@ -172,3 +197,18 @@ def audit(node: Any, actor: str, action: str, details: dict[str, Any]) -> None:
         conn.execute(
             insert(audit_log).values(at=node.clock.now(), actor=actor, action=action, details=json.dumps(details))
         )
+
+
+def peers_of_channel(node: Any, channel: str) -> list[str]:
+    from parley.channels.registry import get_channel_txn
+
+    with node.reader.connect() as conn:
+        ch = get_channel_txn(conn, channel)
+    return [n for n in ch.charter.member_nodes if n != node.name]
+
+
+def receipted_now(node: Any, env: Any, peers: list[str]) -> list[tuple[str, int]]:
+    from parley.messaging.receipts import receipted_upto_txn
+
+    with node.reader.connect() as conn:
+        return [(p, receipted_upto_txn(conn, env.channel, node.name, p)) for p in peers]

@@ -9,6 +9,7 @@ every member node has signed those same bytes (docs/protocol.md §Charters).
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from datetime import date
@@ -22,13 +23,16 @@ from parley.protocol.envelope import PRECEDENCES
 from parley.protocol.keys import PublicKey, SigningKeyPair
 from parley.protocol.verify import NAME_RE, TYPE_RE
 
+# Agenda topic codes: the meeting formats write them with underscores (border_situation).
+TOPIC_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
 # Types every channel carries whatever its charter says: without them the protocol itself
 # (acknowledgments, link tests) could not work.
 CONTROL_TYPES = ("acknowledgment",)
 STATUSES = ("planned", "active", "suspended", "closed")
 LANGS = ("nb", "ru", "en")
 
-CHARTER_KEYS = {
+CHARTER_KEYS: dict[str, type | tuple[type, ...]] = {
     "id": str,
     "name": dict,
     "basis": dict,
@@ -161,7 +165,7 @@ def _charter_from_dict(raw: Any, where: str) -> Charter:
     _check_known_types(types, where)
     data["types"] = sorted(set(types))
     topics = raw.get("topics", [])
-    if not all(isinstance(t, str) and TYPE_RE.match(t) for t in topics):
+    if not all(isinstance(t, str) and TOPIC_RE.match(t) for t in topics):
         raise UsageError(f"{where}: topics are short codes like 'fisheries' or 'border-situation'")
     data["topics"] = sorted(set(topics))
     langs = raw["languages"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,9 @@ class Channel:
     document: CharterDocument
     status: str
     exempt_types: list[str]
+    # The signed status record that set the current status (None while the initial one
+    # holds); refusals cite its reason, date and signer.
+    status_record: dict[str, Any] | None = None
 
     @property
     def charter(self) -> Charter:
@@ -41,12 +45,12 @@ class Channel:
             if type_ in self.exempt_types or type_ in CONTROL_TYPES:
                 return
             raise RefusedError(
-                f"channel {self.id!r} is suspended; type {type_!r} is not exempt",
+                f"channel {self.id!r} is suspended{self._cite()}; type {type_!r} is not exempt",
                 code="channel_suspended",
                 hint=f"exempt while suspended: {', '.join(self.exempt_types) or 'none'}",
             )
         raise RefusedError(
-            f"channel {self.id!r} is {self.status}, not active",
+            f"channel {self.id!r} is {self.status}, not active{self._cite()}",
             code=f"channel_{self.status}",
             hint=(
                 f"once both sides agree, run `parley channel activate {self.id} --reason …`"
@@ -54,6 +58,12 @@ class Channel:
                 else "a closed channel stays closed; agree a new charter to talk again"
             ),
         )
+
+    def _cite(self) -> str:
+        rec = self.status_record
+        if rec is None:
+            return ""
+        return f" since {rec['effective']} by {rec['signer']} (record {rec['id']}: {rec['reason']})"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,12 +77,18 @@ class Channel:
 
 
 def _from_row(row: Any) -> Channel:
-    doc = loads_strict(row.charter)
+    return _parse(row.id, row.charter, row.status, row.exempt_types)
+
+
+@lru_cache(maxsize=256)
+def _parse(channel_id: str, charter: str, status: str, exempt_types: str) -> Channel:
+    # Charters are immutable once signed; parsing one per message was a measurable cost.
+    doc = loads_strict(charter)
     return Channel(
-        id=row.id,
+        id=channel_id,
         document=CharterDocument(Charter(doc["charter"]), doc["signatures"]),
-        status=row.status,
-        exempt_types=json.loads(row.exempt_types),
+        status=status,
+        exempt_types=json.loads(exempt_types),
     )
 
 
@@ -84,8 +100,24 @@ def get_channel_txn(conn: Connection, channel_id: str) -> Channel:
             code="unknown_channel",
             hint="see `parley channel list`",
         )
-    return _from_row(row)
+    return _with_status_record(conn, _from_row(row))
+
+
+def _with_status_record(conn: Connection, channel: Channel) -> Channel:
+    if channel.status == "active":
+        return channel  # nothing to cite, and the hot path of send and receive stays one query
+    from dataclasses import replace
+
+    from parley.storage.tables import status_records
+
+    row = conn.execute(
+        select(status_records.c.raw)
+        .where(status_records.c.channel == channel.id)
+        .order_by(status_records.c.stored_at.desc(), status_records.c.id.desc())
+        .limit(1)
+    ).first()
+    return channel if row is None else replace(channel, status_record=loads_strict(row.raw)["record"])
 
 
 def list_channels_txn(conn: Connection) -> list[Channel]:
-    return [_from_row(r) for r in conn.execute(select(channels).order_by(channels.c.id))]
+    return [_with_status_record(conn, _from_row(r)) for r in conn.execute(select(channels).order_by(channels.c.id))]

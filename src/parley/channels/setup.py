@@ -57,7 +57,7 @@ def do_propose_channel(node: Node, charter: Charter, peer: str | None = None) ->
 
 def _require_own_desks(node: Node, charter: Charter) -> None:
     own = charter.desks_of(node.name)
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         have = {r.name for r in conn.execute(select(desks.c.name))}
     missing = [d for d in own if d not in have]
     if missing:
@@ -136,7 +136,7 @@ def pending_proposals(node: Node) -> list[CharterDocument]:
     """Proposals this node holds that still lack its signature or another's."""
     from parley.protocol.canonical import loads_strict
 
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         rows = conn.execute(select(proposals).where(proposals.c.state == "proposed")).all()
     return [parse_charter_document(loads_strict(r.document), node.key_for) for r in rows]
 
@@ -145,7 +145,7 @@ def find_proposal(node: Node, ref: str) -> dict[str, Any]:
     """A held proposal by channel id or charter hash (for `channel accept ID`)."""
     from parley.protocol.canonical import loads_strict
 
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         rows = conn.execute(
             select(proposals.c.document).where(
                 (proposals.c.channel == ref) | (proposals.c.charter_hash == ref)

@@ -71,7 +71,7 @@ def channel_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     from parley.channels.registry import list_channels_txn
 
     node = node_from(ctx)
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         chans = list_channels_txn(conn)
     if as_json:
         print_json([c.to_json() for c in chans])
@@ -89,7 +89,7 @@ def channel_show(ctx: typer.Context, channel: str, as_json: bool = typer.Option(
     from parley.channels.status import history_txn
 
     node = node_from(ctx)
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         c = get_channel_txn(conn, channel)
         hist = history_txn(conn, channel)
     if as_json:

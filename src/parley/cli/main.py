@@ -17,7 +17,10 @@ try:  # typer >= 0.20 vendors click; older typer uses the click package
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-from parley.cli import channel_cli, directory_cli, message_cli, node_cli, serve_cli
+from parley.cli import bench_cli, channel_cli, demo_cli, console_cli, directory_cli, message_cli, node_cli, serve_cli
+from parley.cli import record_cli
+from parley.cli import workflows_cli
+from parley.cli import bundle_cli
 from parley.cli.common import State
 from parley.errors import ParleyError, ValidationError
 
@@ -46,6 +49,8 @@ app.add_typer(node_cli.db_app, name="db")
 app.add_typer(directory_cli.peer_app, name="peer")
 app.add_typer(directory_cli.desk_app, name="desk")
 app.add_typer(directory_cli.operator_app, name="operator")
+directory_cli.operator_app.command("totp")(console_cli.operator_totp)
+directory_cli.operator_app.command("lang")(console_cli.operator_lang)
 app.add_typer(directory_cli.token_app, name="token")
 app.add_typer(channel_cli.channel_app, name="channel")
 app.command("send")(message_cli.send)
@@ -55,6 +60,17 @@ app.command("serve")(serve_cli.serve)
 app.command("status")(serve_cli.status)
 app.command("ack")(serve_cli.ack)
 app.command("show")(serve_cli.show)
+app.command("proof")(record_cli.proof)
+app.add_typer(record_cli.transcript_app, name="transcript")
+app.command("bench")(bench_cli.bench)
+app.command("demo")(demo_cli.demo)
+app.add_typer(workflows_cli.incident_app, name="incident")
+app.add_typer(workflows_cli.meeting_app, name="meeting")
+app.add_typer(workflows_cli.relationship_app, name="relationship")
+app.add_typer(workflows_cli.drill_app, name="drill")
+app.command("report")(workflows_cli.report_command)
+app.command("export")(bundle_cli.export)
+app.command("import")(bundle_cli.import_bundle)
 
 
 def _register_optional() -> None:

@@ -73,7 +73,7 @@ def send(
     else:
         raise UsageError(f"type {type_} needs --body-file", hint=f"start from `parley template {type_}`")
     if not desk:
-        with node.engine.connect() as conn:
+        with node.reader.connect() as conn:
             own = get_channel_txn(conn, channel).charter.desks_of(node.name)
         if len(own) != 1:
             raise UsageError(f"this node has several desks on {channel}: {own}", hint="pass --desk NAME")
@@ -111,7 +111,7 @@ def inbox(
     )
     if channel:
         q = q.where(envelopes.c.channel == channel)
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         rows = conn.execute(q).all()
     items = [
         {

@@ -32,12 +32,12 @@ def do_add_desk(node: Node, name: str, title: str = "") -> Desk:
 
 
 def list_desks(node: Node) -> list[Desk]:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         return [Desk(r.name, r.title) for r in conn.execute(select(desks).order_by(desks.c.name))]
 
 
 def require_desk(node: Node, name: str) -> Desk:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         row = conn.execute(select(desks).where(desks.c.name == name)).first()
     if row is None:
         raise NotFoundError(

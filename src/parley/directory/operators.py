@@ -84,7 +84,7 @@ def do_add_operator(node: Node, username: str, desk: str, role: str, password: s
 
 
 def get_operator(node: Node, username: str) -> Operator:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         row = conn.execute(select(operators).where(operators.c.username == username)).first()
         if row is None or row.disabled:
             raise NotFoundError(f"unknown operator {username!r}", hint="see `parley operator list`")
@@ -96,14 +96,14 @@ def get_operator(node: Node, username: str) -> Operator:
 
 
 def list_operators(node: Node) -> list[Operator]:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         names = [r.username for r in conn.execute(select(operators.c.username).order_by(operators.c.username))]
     return [get_operator(node, n) for n in names]
 
 
 def check_password(node: Node, username: str, password: str) -> Operator:
     """The operator if the password is right; one AuthError for every kind of wrong."""
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         row = conn.execute(select(operators).where(operators.c.username == username)).first()
     if row is None or row.disabled:
         # Spend the same time as a real check so user names cannot be probed by timing.
@@ -145,7 +145,7 @@ def do_issue_token(node: Node, username: str, label: str = "") -> str:
 
 
 def operator_for_token(node: Node, token: str) -> Operator:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         row = conn.execute(
             select(api_tokens).where(api_tokens.c.token_hash == _token_hash(token))
         ).first()

@@ -87,13 +87,13 @@ def _peer_from_row(row: Any) -> Peer:
 
 
 def list_peers(node: Node) -> list[Peer]:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         rows = conn.execute(select(peers).order_by(peers.c.name)).all()
     return [_peer_from_row(r) for r in rows]
 
 
 def get_peer(node: Node, name: str) -> Peer:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         row = conn.execute(select(peers).where(peers.c.name == name)).first()
     if row is None:
         raise NotFoundError(

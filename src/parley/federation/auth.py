@@ -77,7 +77,7 @@ def verify_request(node: Node, method: str, path: str, headers: Any, body: bytes
         raise AuthError("nonce too long", code="bad_nonce")
     try:
         when = parse_time(time)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise AuthError("request time is not RFC 3339", code="stale_request") from None
     skew = node.config.federation.max_clock_skew_s
     now = node.clock.now()
@@ -91,7 +91,7 @@ def verify_request(node: Node, method: str, path: str, headers: Any, body: bytes
     if not signing.verify("request", payload, sig, public):
         raise AuthError("request signature does not verify", code="bad_request_signature")
     _remember_nonce(node, origin, nonce, now, skew)
-    return origin
+    return str(origin)
 
 
 def _remember_nonce(node: Node, origin: str, nonce: str, now: datetime, skew: float) -> None:

@@ -17,7 +17,7 @@ def backoff_delay(failures: int, initial: float, ceiling: float, rng: random.Ran
         return 0.0
     base = min(ceiling, initial * (2 ** min(failures - 1, 32)))
     r = (rng or random).uniform(0.5, 1.0)
-    return base * r
+    return float(base * r)
 
 
 def next_attempt(now: datetime, failures: int, initial: float, ceiling: float, rng: random.Random | None = None) -> datetime:

@@ -32,7 +32,7 @@ def queue_control_txn(conn: Connection, node: Node, peers: list[str], kind: str,
 
 
 def pending_control(node: Node, peer: str, limit: int = 50) -> list[tuple[int, str, dict[str, Any]]]:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         rows = conn.execute(
             select(control_outbox.c.id, control_outbox.c.kind, control_outbox.c.payload)
             .where(control_outbox.c.peer == peer, control_outbox.c.delivered_at.is_(None))

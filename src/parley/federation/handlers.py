@@ -60,7 +60,7 @@ async def get_chain(service: Service, origin: str, payload: Any, request: Reques
     def load() -> list[Any]:
         from parley.channels.registry import get_channel_txn
 
-        with node.engine.connect() as conn:
+        with node.reader.connect() as conn:
             ch = get_channel_txn(conn, channel)
             if origin not in ch.charter.member_nodes:
                 raise ForbiddenError(f"{origin} is not a member of {channel}", code="not_a_member")

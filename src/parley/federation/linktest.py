@@ -121,7 +121,7 @@ def due_tests(node: Node) -> list[tuple[str, str, float]]:
     """(channel, peer, interval_s) pairs whose next test time has come."""
     now = node.clock.now()
     out = []
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         for ch in list_channels_txn(conn):
             if ch.status in ("planned", "closed") or node.name not in ch.charter.member_nodes:
                 continue
@@ -146,10 +146,17 @@ def _aware(dt: datetime | None) -> datetime | None:
 
 
 def last_completed(node: Node, channel: str, peer: str) -> dict[str, Any] | None:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         row = conn.execute(
             select(link_tests.c.id, link_tests.c.rtt_ms)
-            .where(link_tests.c.channel == channel, link_tests.c.peer == peer, link_tests.c.initiator == node.name)
+            # Only a test that came back has a round trip to report; after an outage the
+            # last success must still reach the responder's copy of the history.
+            .where(
+                link_tests.c.channel == channel,
+                link_tests.c.peer == peer,
+                link_tests.c.initiator == node.name,
+                link_tests.c.ok.is_(True),
+            )
             .order_by(link_tests.c.sent_at.desc())
             .limit(1)
         ).first()

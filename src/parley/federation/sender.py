@@ -45,6 +45,9 @@ class PeerSender:
     owner: str
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     resend_from: dict[str, int] = field(default_factory=dict)
+    on_receipts: Any = None
+    _healthy: bool = False
+    _lease_until: float = 0.0  # monotonic time until which our lease is surely valid
 
     @property
     def peer(self) -> str:
@@ -81,7 +84,7 @@ class PeerSender:
             )
 
     def seconds_until_allowed(self) -> float:
-        with self.node.engine.connect() as conn:
+        with self.node.reader.connect() as conn:
             when = conn.execute(select(peer_links.c.next_attempt_at).where(peer_links.c.peer == self.peer)).scalar()
         if when is None:
             return 0.0
@@ -89,10 +92,10 @@ class PeerSender:
             from datetime import UTC
 
             when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - self.node.clock.now()).total_seconds())
+        return max(0.0, float((when - self.node.clock.now()).total_seconds()))
 
     def load_batch(self) -> list[dict[str, Any]]:
-        with self.node.engine.connect() as conn:
+        with self.node.reader.connect() as conn:
             return next_batch_txn(
                 conn, self.node.name, self.peer, self.node.config.federation.batch_size, self.resend_from
             )
@@ -138,7 +141,12 @@ class PeerSender:
             accepted = await asyncio.to_thread(accept_receipts, self.node, self.peer, receipts)
             outcome.receipted = sum(1 for _ in accepted)
             self.resend_from.clear()
-            await asyncio.to_thread(self.record_success)
+            if self.on_receipts is not None:
+                self.on_receipts(self.peer, accepted)
+            if not self._healthy:
+                # One write when the link recovers, not one per batch.
+                await asyncio.to_thread(self.record_success)
+                self._healthy = True
         except PeerRefused as exc:
             details = exc.body.get("details", {}) if isinstance(exc.body, dict) else {}
             if exc.code == "sequence_gap" and isinstance(details, dict) and "expected_seq" in details:
@@ -146,10 +154,12 @@ class PeerSender:
                 # resend from where it says it is; its own fetch may get there first.
                 self.resend_from[str(details.get("channel"))] = int(details["expected_seq"])
             outcome.error, outcome.refused = exc.message, True
+            self._healthy = False
             log.warning("%s refused a batch: %s", self.peer, exc.message)
             await asyncio.to_thread(self.record_failure, exc.message, refused=exc.code != "sequence_gap")
         except ParleyError as exc:
             outcome.error = exc.message
+            self._healthy = False
             await asyncio.to_thread(self.record_failure, exc.message, refused=False)
         return outcome
 
@@ -157,10 +167,13 @@ class PeerSender:
         """Loop until ``stop``: wake on new mail, on ``poll_s`` (other processes), or backoff."""
         while not stop.is_set():
             try:
-                if not await asyncio.to_thread(self.claim):
-                    await _wait(self.wake, stop, LEASE_S / 3)
-                    continue
-                wait = await asyncio.to_thread(self.seconds_until_allowed)
+                if self.node.clock.monotonic() >= self._lease_until:
+                    # Renew well before the lease runs out, not on every round.
+                    if not await asyncio.to_thread(self.claim):
+                        await _wait(self.wake, stop, LEASE_S / 3)
+                        continue
+                    self._lease_until = self.node.clock.monotonic() + LEASE_S / 3
+                wait = 0.0 if self._healthy else await asyncio.to_thread(self.seconds_until_allowed)
                 if wait > 0:
                     # Backing off: new mail does not shorten the wait, only stop does.
                     await _wait(stop, stop, min(wait, poll_s * 5), clear=False)

@@ -67,6 +67,7 @@ def federation_routes(service: Service) -> list[Route]:
         return endpoint
 
     from parley.federation import handlers
+    from parley.record import witnessing
 
     return [
         Route(PREFIX + "/envelopes", wrap(handlers.post_envelopes, "POST"), methods=["POST"]),
@@ -74,4 +75,5 @@ def federation_routes(service: Service) -> list[Route]:
         Route(PREFIX + "/charters", wrap(handlers.post_charter, "POST"), methods=["POST"]),
         Route(PREFIX + "/status-records", wrap(handlers.post_status_record, "POST"), methods=["POST"]),
         Route(PREFIX + "/linktest", wrap(handlers.post_linktest, "POST"), methods=["POST"]),
+        Route(PREFIX + "/checkpoint", wrap(witnessing.post_checkpoint, "POST"), methods=["POST"]),
     ]

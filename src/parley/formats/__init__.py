@@ -7,8 +7,9 @@ marked unofficial. Exports follow CAP 1.2, RFC 7946 GeoJSON and RFC 5545 iCalend
 types follow the IAMSAR SITREP. See docs/formats.md.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from parley.formats.catalogue import Catalogue, available_languages, load_catalogue
-from parley.formats.exports import to_cap, to_feature_collection, to_geojson, to_ical
 from parley.formats.registry import (
     TypeInfo,
     get_schema,
@@ -25,6 +26,21 @@ from parley.formats.translate import (
     Translator,
     machine_translate,
 )
+
+if TYPE_CHECKING:
+    from parley.formats.exports import to_cap, to_feature_collection, to_geojson, to_ical
+
+_EXPORTS = ("to_cap", "to_feature_collection", "to_geojson", "to_ical")
+
+
+def __getattr__(name: str) -> Any:
+    # The exports pull in XML and iCalendar libraries; load them only when used, so the
+    # CLI starts quickly.
+    if name in _EXPORTS:
+        from parley.formats import exports
+
+        return getattr(exports, name)
+    raise AttributeError(name)
 
 __all__ = [
     "Catalogue",

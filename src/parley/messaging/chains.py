@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from parley.protocol.envelope import SignedEnvelope
 from parley.record.journal import journal_txn
@@ -25,7 +25,16 @@ def chain_head_txn(
     )
     if for_update and conn.dialect.name == "postgresql":
         q = q.with_for_update()
-    row = conn.execute(q).first()
+        row = conn.execute(q).first()
+        if row is None:
+            # A chain's first envelope has no head row to lock yet, so two processes
+            # sharing the database would both pick seq 1: serialise them on an advisory
+            # lock held until commit, then read again (the winner's head is visible then).
+            key = f"parley-chain:{channel}:{sender}"
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+            row = conn.execute(q).first()
+    else:
+        row = conn.execute(q).first()
     return None if row is None else (int(row.seq), str(row.hash))
 
 
@@ -33,37 +42,58 @@ def store_envelope_txn(
     conn: Connection, env: SignedEnvelope, *, outgoing: bool, stored_at: datetime
 ) -> None:
     """Append ``env`` to its chain; the caller has checked it continues the chain."""
+    store_envelopes_txn(conn, [env], outgoing=outgoing, stored_at=stored_at)
+
+
+def store_envelopes_txn(
+    conn: Connection, envs: list[SignedEnvelope], *, outgoing: bool, stored_at: datetime
+) -> None:
+    """Append checked envelopes (in chain order) with one multi-row insert per table.
+
+    Statement count, not bytes, dominates the cost of storing small envelopes, so a
+    batch is written with executemany and each chain head is moved once, to its end.
+    """
+    if not envs:
+        return
+    raws = [env.to_bytes() for env in envs]
     conn.execute(
-        insert(envelopes).values(
-            id=env.id,
-            channel=env.channel,
-            sender_node=env.sender_node,
-            sender_desk=env.sender_desk,
-            seq=env.seq,
-            hash=env.hash,
-            type=env.type,
-            precedence=env.precedence,
-            status=env.status,
-            created=env.created,
-            stored_at=stored_at,
-            outgoing=outgoing,
-            raw=env.to_bytes(),
-        )
+        insert(envelopes),
+        [
+            {
+                "id": env.id,
+                "channel": env.channel,
+                "sender_node": env.sender_node,
+                "sender_desk": env.sender_desk,
+                "seq": env.seq,
+                "hash": env.hash,
+                "type": env.type,
+                "precedence": env.precedence,
+                "status": env.status,
+                "created": env.created,
+                "stored_at": stored_at,
+                "outgoing": outgoing,
+                "raw": raw,
+            }
+            for env, raw in zip(envs, raws, strict=True)
+        ],
     )
-    if env.seq == 1:
-        conn.execute(
-            insert(chain_heads).values(
-                channel=env.channel, sender_node=env.sender_node, seq=1, hash=env.hash
+    first: dict[tuple[str, str], SignedEnvelope] = {}
+    last: dict[tuple[str, str], SignedEnvelope] = {}
+    for env in envs:
+        first.setdefault((env.channel, env.sender_node), env)
+        last[(env.channel, env.sender_node)] = env
+    for key, env in last.items():
+        if first[key].seq == 1:
+            conn.execute(insert(chain_heads).values(channel=key[0], sender_node=key[1], seq=env.seq, hash=env.hash))
+        else:
+            conn.execute(
+                update(chain_heads)
+                .where(chain_heads.c.channel == key[0], chain_heads.c.sender_node == key[1])
+                .values(seq=env.seq, hash=env.hash)
             )
-        )
-    else:
-        conn.execute(
-            update(chain_heads)
-            .where(chain_heads.c.channel == env.channel, chain_heads.c.sender_node == env.sender_node)
-            .values(seq=env.seq, hash=env.hash)
-        )
-    journal_txn(conn, "envelope", env.id, env.to_bytes())
-    project_txn(conn, env)
+    for env, raw in zip(envs, raws, strict=True):
+        journal_txn(conn, "envelope", env.id, raw)
+        project_txn(conn, env)
 
 
 def project_txn(conn: Connection, env: SignedEnvelope) -> None:
@@ -72,6 +102,9 @@ def project_txn(conn: Connection, env: SignedEnvelope) -> None:
         from parley.messaging.acknowledge import project_ack_txn
 
         project_ack_txn(conn, env)
+    from parley.workflows.projection import project_workflows_txn
+
+    project_workflows_txn(conn, env)
 
 
 def load_envelope_txn(conn: Connection, message_id: str) -> SignedEnvelope | None:

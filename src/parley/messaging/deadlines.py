@@ -53,7 +53,7 @@ def overdue_messages(node: Node) -> list[Overdue]:
         .where(and_(delivery.c.due_at.is_not(None), delivery.c.due_at <= now, acknowledgments.c.message_id.is_(None)))
         .order_by(delivery.c.due_at)
     )
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         rows = conn.execute(q).all()
     return [
         Overdue(r.message_id, r.channel, r.type, r.precedence, r.status, r.receiver_node, r.due_at, bool(r.outgoing))

@@ -41,7 +41,7 @@ def _key_lookup_txn(conn: Connection, node: Node) -> KeyLookup:
 
 def verify_store(node: Node, progress: Callable[[int], None] | None = None) -> IntegrityReport:
     report = IntegrityReport()
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         key_for = _key_lookup_txn(conn, node)
         heads = {
             (r.channel, r.sender_node): (int(r.seq), r.hash)

@@ -20,6 +20,7 @@ from parley.channels.registry import get_channel_txn
 from parley.clock import format_time, parse_time
 from parley.errors import VerificationError
 from parley.messaging.receive import store_receipt_txn
+from parley.record.journal import buffered
 from parley.node import Node
 from parley.protocol.receipt import Receipt, parse_receipt
 from parley.storage.tables import delivery, envelopes, receipts
@@ -40,7 +41,7 @@ def accept_receipts(node: Node, peer: str, raws: Sequence[Any]) -> list[Receipt]
     """Verify and store receipts from ``peer`` for this node's chains; return the new ones."""
     accepted: list[Receipt] = []
     now = node.clock.now()
-    with node.engine.begin() as conn:
+    with node.engine.begin() as conn, buffered(conn):
         for raw in raws:
             receipt = parse_receipt(raw, node.key_for)
             if receipt.receiver != peer:

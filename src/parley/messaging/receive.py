@@ -31,13 +31,13 @@ from parley.channels.charter import CONTROL_TYPES
 from parley.channels.registry import Channel, get_channel_txn
 from parley.clock import format_time
 from parley.errors import NotFoundError, ParleyError, RefusedError, ValidationError, VerificationError
-from parley.messaging.chains import chain_head_txn, store_envelope_txn
+from parley.messaging.chains import chain_head_txn, store_envelopes_txn
 from parley.node import Node
 from parley.protocol.canonical import canonical_bytes
 from parley.protocol.envelope import SignedEnvelope
 from parley.protocol.receipt import Receipt, make_receipt
 from parley.protocol.verify import check_chain_link, verify_envelope
-from parley.record.journal import journal_txn
+from parley.record.journal import buffered, journal_txn
 from parley.storage.tables import delivery, envelopes, held_envelopes, receipts
 
 
@@ -99,6 +99,9 @@ def check_envelope_against_channel(node: Node, channel: Channel, env: SignedEnve
             http_status=413,
         )
     validate_envelope_body(env)
+    from parley.workflows.rules import check_workflow_rules
+
+    check_workflow_rules(channel, env)
 
 
 def validate_envelope_body(env: SignedEnvelope) -> None:
@@ -128,9 +131,12 @@ def receive_batch(
     now = node.clock.now()
     result = BatchResult()
     touched: dict[tuple[str, str], None] = {}
-    with node.engine.begin() as conn:
+    with node.engine.begin() as conn, buffered(conn):
         heads: dict[tuple[str, str], tuple[int, str] | None] = {}
         channels: dict[str, Channel] = {}
+        accepted: list[SignedEnvelope] = []
+        in_batch: dict[tuple[str, str, int], str] = {}
+        due_rows: list[dict[str, Any]] = []
         for index, wire in enumerate(wires):
             try:
                 env = verify_envelope(wire, node.key_for)
@@ -148,6 +154,17 @@ def receive_batch(
                 head = heads[key]
                 # Step 7: chain.
                 if head is not None and env.seq <= head[0]:
+                    same = in_batch.get((env.channel, env.sender_node, env.seq))
+                    if same is not None:
+                        if same == env.hash:
+                            result.duplicates.append(env.id)
+                            continue
+                        raise VerificationError(
+                            "7 chain",
+                            f"{env.sender_node} signed two different envelopes at seq {env.seq} on {env.channel}",
+                            code="chain_fork",
+                            http_status=409,
+                        )
                     stored = conn.execute(
                         select(envelopes.c.hash).where(
                             envelopes.c.channel == env.channel,
@@ -172,24 +189,30 @@ def receive_batch(
             except ParleyError as exc:
                 exc.details.setdefault("index", index)
                 raise
-            store_envelope_txn(conn, env, outgoing=False, stored_at=now)
             channel = channels[env.channel]
             if env.type not in CONTROL_TYPES:
                 due = now + timedelta(seconds=channel.charter.deadline_s(env.precedence))
-                conn.execute(
-                    insert(delivery).values(
-                        message_id=env.id,
-                        receiver_node=node.name,
-                        receipted_at=format_time(now),
-                        due_at=format_time(due),
-                    )
+                due_rows.append(
+                    {
+                        "message_id": env.id,
+                        "receiver_node": node.name,
+                        "receipted_at": format_time(now),
+                        "due_at": format_time(due),
+                    }
                 )
-            if on_stored is not None:
-                on_stored(conn, env)
+            accepted.append(env)
+            in_batch[(env.channel, env.sender_node, env.seq)] = env.hash
             heads[key] = (env.seq, env.hash)
             touched[key] = None
             result.stored.append(env.id)
             result.new_envelopes.append(env)
+        # Everything checked: now store the batch in a few statements.
+        store_envelopes_txn(conn, accepted, outgoing=False, stored_at=now)
+        if due_rows:
+            conn.execute(insert(delivery), due_rows)
+        if on_stored is not None:
+            for env in accepted:
+                on_stored(conn, env)
         for channel_id, sender in touched:
             head = heads.get((channel_id, sender)) or chain_head_txn(conn, channel_id, sender)
             assert head is not None
@@ -264,7 +287,7 @@ def release_held(node: Node, origin: str, channel: str) -> int:
     """Store held envelopes that now continue the chain; return how many were stored."""
     from sqlalchemy import delete
 
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         head = chain_head_txn(conn, channel, origin)
         rows = conn.execute(
             select(held_envelopes.c.seq, held_envelopes.c.raw)

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from parley.channels.registry import get_channel_txn
-from parley.errors import ForbiddenError, UsageError
+from parley.errors import ForbiddenError, ParleyError, UsageError
 from parley.messaging.chains import chain_head_txn, store_envelope_txn
+from parley.record.journal import buffered
 from parley.node import Node
 from parley.protocol.envelope import PRECEDENCES, STATUSES, SignedEnvelope, build_envelope
 
@@ -54,36 +55,86 @@ def do_send_message(
     ``acting_for`` is the Operator on whose behalf the node sends (None from the CLI run
     by the node's owner), who must hold a sending role on the desk.
     """
+    with node.engine.begin() as conn:
+        return send_txn(node, conn, draft, lang=lang, acting_for=acting_for)
+
+
+def do_send_many(node: Node, drafts: list[Draft], *, lang: str = "en", acting_for: Any = None) -> list[SignedEnvelope]:
+    """Sign and store several drafts in one transaction (one commit): all or none."""
+    with node.engine.begin() as conn, buffered(conn):
+        return [send_txn(node, conn, d, lang=lang, acting_for=acting_for) for d in drafts]
+
+
+def do_send_group(node: Node, items: list[tuple[Draft, str, Any]]) -> list[SignedEnvelope | ParleyError]:
+    """Group commit: each (draft, lang, operator) is checked and stored on its own
+    savepoint, so one refused draft refuses only itself, and the group shares one commit
+    (one fsync) — the difference between hundreds and thousands of messages a second."""
+    from parley.record.journal import BUFFER
+
+    out: list[SignedEnvelope | ParleyError] = []
+    with node.engine.begin() as conn, buffered(conn):
+        for draft, lang, operator in items:
+            mark = len(conn.info[BUFFER])
+            savepoint = conn.begin_nested()
+            try:
+                env = send_txn(node, conn, draft, lang=lang, acting_for=operator)
+            except ParleyError as exc:
+                savepoint.rollback()
+                del conn.info[BUFFER][mark:]  # the refused draft's log leaves go too
+                out.append(exc)
+                continue
+            savepoint.commit()
+            out.append(env)
+    return out
+
+
+def send_txn(node: Node, conn: Any, draft: Draft, *, lang: str = "en", acting_for: Any = None) -> SignedEnvelope:
+    """The checks, signature and storage of one draft, inside the caller's transaction."""
     if acting_for is not None and not acting_for.can_act_on(draft.desk):
         raise ForbiddenError(f"{acting_for.username} may not send for desk {draft.desk!r}")
-    with node.engine.begin() as conn:
-        channel = get_channel_txn(conn, draft.channel)
-        if draft.desk not in channel.charter.desks_of(node.name):
-            raise UsageError(
-                f"desk {draft.desk!r} is not a member of channel {draft.channel!r}",
-                hint=f"member desks of this node: {', '.join(channel.charter.desks_of(node.name))}",
-            )
-        channel.check_allows(draft.type)
-        # The body is checked only once the charter allows its type: a type the channel
-        # does not carry should be refused as such, not for the fields it lacks.
-        version = validate_draft(node, draft, lang)
-        head = chain_head_txn(conn, draft.channel, node.name, for_update=True)
-        seq, prev = (1, None) if head is None else (head[0] + 1, head[1])
-        now = node.clock.now()
-        env = build_envelope(
-            key=node.key,
-            channel=draft.channel,
-            sender_node=node.name,
-            sender_desk=draft.desk,
-            seq=seq,
-            prev=prev,
-            created=now,
-            type=draft.type,
-            type_version=version,
-            precedence=draft.precedence,
-            status=draft.status,
-            body=draft.body,
-            refs=list(draft.refs),
+    channel = get_channel_txn(conn, draft.channel)
+    if draft.desk not in channel.charter.desks_of(node.name):
+        raise UsageError(
+            f"desk {draft.desk!r} is not a member of channel {draft.channel!r}",
+            hint=f"member desks of this node: {', '.join(channel.charter.desks_of(node.name))}",
         )
-        store_envelope_txn(conn, env, outgoing=True, stored_at=now)
+    channel.check_allows(draft.type)
+    # The body is checked only once the charter allows its type: a type the channel
+    # does not carry should be refused as such, not for the fields it lacks.
+    version = validate_draft(node, draft, lang)
+    head = chain_head_txn(conn, draft.channel, node.name, for_update=True)
+    seq, prev = (1, None) if head is None else (head[0] + 1, head[1])
+    now = node.clock.now()
+    env = build_envelope(
+        key=node.key,
+        channel=draft.channel,
+        sender_node=node.name,
+        sender_desk=draft.desk,
+        seq=seq,
+        prev=prev,
+        created=now,
+        type=draft.type,
+        type_version=version,
+        precedence=draft.precedence,
+        status=draft.status,
+        body=draft.body,
+        refs=list(draft.refs),
+    )
+    from parley.workflows.rules import check_workflow_rules
+
+    check_workflow_rules(channel, env, conn)
+    store_envelope_txn(conn, env, outgoing=True, stored_at=now)
+    if acting_for is not None:
+        audit_txn(conn, now, acting_for.username, "send", {"id": env.id, "channel": env.channel, "type": env.type})
     return env
+
+
+def audit_txn(conn: Any, at: Any, actor: str, action: str, details: dict[str, Any]) -> None:
+    """Record who did what, in the same transaction as the act itself."""
+    import json
+
+    from sqlalchemy import insert
+
+    from parley.storage.tables import audit_log
+
+    conn.execute(insert(audit_log).values(at=at, actor=actor, action=action, details=json.dumps(details)))

@@ -24,7 +24,7 @@ def list_messages(node: Node, outgoing: bool, channel: str | None, limit: int) -
     )
     if channel:
         q = q.where(envelopes.c.channel == channel)
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         rows = conn.execute(q).all()
         dues = {}
         ids = [r.id for r in rows]
@@ -52,7 +52,7 @@ def list_messages(node: Node, outgoing: bool, channel: str | None, limit: int) -
 
 
 def message_detail(node: Node, message_id: str, lang: str) -> dict[str, Any]:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         row = conn.execute(select(envelopes).where(envelopes.c.id == message_id)).first()
         if row is None:
             raise NotFoundError(f"no message {message_id}", hint="see the inbox")

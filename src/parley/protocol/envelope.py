@@ -13,13 +13,14 @@ On the wire an envelope travels as ``{"envelope": {...}, "hash": "sha256:…",
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from parley.clock import format_time
 from parley.protocol import signing
-from parley.protocol.canonical import canonical_bytes, content_hash, loads_strict
+from parley.protocol.canonical import canonical_bytes, loads_strict
 from parley.protocol.keys import SigningKeyPair
 
 PROTOCOL = signing.PROTOCOL
@@ -49,6 +50,9 @@ class SignedEnvelope:
     hash: str
     key_id: str
     signature: str
+    # The envelope's RFC 8785 bytes when already computed (by signing or verifying), so
+    # hashing, signing and storing canonicalize once instead of three times.
+    canonical: bytes = field(default=b"", compare=False, repr=False)
 
     # Convenience views of the signed fields, read-only.
     @property
@@ -111,7 +115,23 @@ class SignedEnvelope:
 
     def to_bytes(self) -> bytes:
         """The canonical bytes of the wire form: what a node stores and what it logs."""
-        return canonical_bytes(self.to_wire())
+        if not self.canonical:
+            return canonical_bytes(self.to_wire())
+        # RFC 8785 sorts keys (envelope < hash < key_id < signature) and leaves these ASCII
+        # strings unescaped, so the wire form is the envelope's bytes in a fixed frame.
+        return b"".join(
+            (
+                b'{"envelope":',
+                self.canonical,
+                b',"hash":"',
+                self.hash.encode(),
+                b'","key_id":"',
+                self.key_id.encode(),
+                b'","signature":"',
+                self.signature.encode(),
+                b'"}',
+            )
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> SignedEnvelope:
@@ -157,9 +177,11 @@ def build_envelope(
         "body": body,
         "refs": list(refs or []),
     }
+    canonical = canonical_bytes(envelope)
     return SignedEnvelope(
         envelope=envelope,
-        hash=content_hash(envelope),
+        hash="sha256:" + hashlib.sha256(canonical).hexdigest(),
         key_id=key.public.key_id,
-        signature=signing.sign("envelope", envelope, key),
+        signature=signing.sign_canonical("envelope", canonical, key),
+        canonical=canonical,
     )

@@ -41,3 +41,18 @@ def verify(kind: str, payload: Any, signature_b64: str, public: PublicKey) -> bo
     except ValueError:
         return False
     return public.verify(data, sig)
+
+
+def sign_canonical(kind: str, canonical: bytes, key: SigningKeyPair) -> str:
+    """``sign`` for a payload whose RFC 8785 bytes the caller already holds."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown signature kind {kind!r}")
+    return b64(key.sign(f"{PROTOCOL} {kind}\n".encode() + canonical))
+
+
+def verify_canonical(kind: str, canonical: bytes, signature_b64: str, public: PublicKey) -> bool:
+    try:
+        sig = unb64(signature_b64)
+    except (ValueError, TypeError):
+        return False
+    return kind in KINDS and public.verify(f"{PROTOCOL} {kind}\n".encode() + canonical, sig)

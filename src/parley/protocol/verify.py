@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from parley.clock import parse_time
+from parley.clock import format_time, parse_time
 from parley.errors import VerificationError
 from parley.protocol import signing
 from parley.protocol.canonical import canonical_bytes, sha256_hex
@@ -113,7 +113,8 @@ def verify_envelope(
 
     # Step 4: hash.
     try:
-        digest = "sha256:" + sha256_hex(canonical_bytes(env))
+        canonical = canonical_bytes(env)
+        digest = "sha256:" + sha256_hex(canonical)
     except ValueError as exc:
         raise VerificationError("4 hash", f"envelope cannot be canonicalized: {exc}") from exc
     if digest != wire["hash"]:
@@ -130,10 +131,10 @@ def verify_envelope(
         )
 
     # Step 6: signature.
-    if not signing.verify("envelope", env, wire["signature"], public):
+    if not signing.verify_canonical("envelope", canonical, wire["signature"], public):
         raise VerificationError("6 signature", f"signature does not verify with {sender!r}'s key")
 
-    signed = SignedEnvelope(env, wire["hash"], wire["key_id"], wire["signature"])
+    signed = SignedEnvelope(env, wire["hash"], wire["key_id"], wire["signature"], canonical)
 
     # Step 7: chain.
     if check_chain:
@@ -165,10 +166,8 @@ def check_chain_link(signed: SignedEnvelope, previous: tuple[int, str] | None) -
 
 def _check_fields(env: dict[str, Any]) -> None:
     step = "3 fields"
-    try:
-        uuid.UUID(env["id"])
-    except ValueError:
-        raise VerificationError(step, f"id {env['id']!r} is not a UUID") from None
+    if not _is_message_id(env["id"]):
+        raise VerificationError(step, f"id {env['id']!r} is not a UUID in lower-case hyphenated form")
     if not NAME_RE.match(env["channel"]):
         raise VerificationError(step, f"channel {env['channel']!r} is not a valid name")
     sender = env["sender"]
@@ -182,12 +181,13 @@ def _check_fields(env: dict[str, Any]) -> None:
         raise VerificationError(step, "the first envelope of a chain has prev null")
     if env["seq"] > 1 and not (isinstance(env["prev"], str) and HASH_RE.match(env["prev"])):
         raise VerificationError(step, "prev must be 'sha256:' followed by 64 hex digits")
+    # Only the one time form of §1 is accepted: stored times are compared as strings.
     try:
-        parse_time(env["created"])
-    except ValueError:
+        canonical_time = format_time(parse_time(env["created"]))
+    except (ValueError, OverflowError):
         raise VerificationError(step, f"created {env['created']!r} is not an RFC 3339 UTC time") from None
-    if not env["created"].endswith("Z"):
-        raise VerificationError(step, "created must be UTC with a Z suffix")
+    if canonical_time != env["created"]:
+        raise VerificationError(step, "created must be UTC, three fractional digits, Z suffix")
     if not TYPE_RE.match(env["type"]):
         raise VerificationError(step, f"type {env['type']!r} is not a valid type name")
     if env["type_version"] < 1:
@@ -199,7 +199,13 @@ def _check_fields(env: dict[str, Any]) -> None:
     for ref in env["refs"]:
         if not isinstance(ref, str):
             raise VerificationError(step, "refs must be message ids (strings)")
-        try:
-            uuid.UUID(ref)
-        except ValueError:
-            raise VerificationError(step, f"ref {ref!r} is not a message id") from None
+        if not _is_message_id(ref):
+            raise VerificationError(step, f"ref {ref!r} is not a message id")
+
+
+def _is_message_id(value: str) -> bool:
+    """A UUID in its 36-character lower-case hyphenated form, the only one §1 allows."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except ValueError:
+        return False

@@ -9,6 +9,7 @@ one database there and claim work with ``SELECT … FOR UPDATE SKIP LOCKED``.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -39,7 +40,8 @@ def supports_skip_locked(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-def create_db_engine(url: str, **kw: Any) -> Engine:
+def create_db_engine(url: str, *, reader: bool = False, **kw: Any) -> Engine:
+    """An engine for ``url``; ``reader=True`` gives SQLite's read-only side (see module doc)."""
     url = normalise_url(url)
     try:
         backend = make_url(url).get_backend_name()
@@ -50,7 +52,7 @@ def create_db_engine(url: str, **kw: Any) -> Engine:
         ) from exc
     if backend == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30}, **kw)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, reader=reader)
         return engine
     if backend == "postgresql":
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kw)
@@ -60,7 +62,21 @@ def create_db_engine(url: str, **kw: Any) -> Engine:
     )
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, reader: bool) -> None:
+    if not reader:
+        # One writer at a time within this process, handed over by a lock instead of
+        # SQLite's busy handler, which sleeps for milliseconds between retries. Held from
+        # checkout to checkin, so it cannot leak past the end of a `with` block.
+        lock = threading.RLock()
+
+        @event.listens_for(engine, "checkout")
+        def _take(*_: Any) -> None:
+            lock.acquire()
+
+        @event.listens_for(engine, "checkin")
+        def _give(*_: Any) -> None:
+            lock.release()
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not pysqlite, decide when transactions begin (so BEGIN IMMEDIATE
@@ -75,4 +91,5 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front; readers read a WAL snapshot and never wait.
+        conn.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 12:29:13.419888
+Create Date: 2026-11-23 12:50:57.480959
 """
 
 from __future__ import annotations
@@ -75,6 +75,33 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_channels'))
     )
+    op.create_table('console_login_failures',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('subject', sa.String(length=200), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_console_login_failures'))
+    )
+    with op.batch_alter_table('console_login_failures', schema=None) as batch_op:
+        batch_op.create_index('ix_console_login_failures_subject', ['subject', 'at'], unique=False)
+
+    op.create_table('console_sessions',
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('csrf', sa.String(length=64), nullable=False),
+    sa.Column('stage', sa.String(length=8), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_console_sessions'))
+    )
+    with op.batch_alter_table('console_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_console_sessions_username'), ['username'], unique=False)
+
+    op.create_table('console_totp_steps',
+    sa.Column('username', sa.String(length=64), nullable=False),
+    sa.Column('last_step', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('username', name=op.f('pk_console_totp_steps'))
+    )
     op.create_table('control_outbox',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('peer', sa.String(length=64), nullable=False),
@@ -100,6 +127,14 @@ def upgrade() -> None:
     sa.Column('title', sa.String(length=200), server_default='', nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_desks'))
+    )
+    op.create_table('drills',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('channel', sa.String(length=64), nullable=False),
+    sa.Column('desk', sa.String(length=64), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('started_by', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_drills'))
     )
     op.create_table('envelopes',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -136,6 +171,28 @@ def upgrade() -> None:
     sa.Column('held_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('channel', 'sender_node', 'seq', name=op.f('pk_held_envelopes'))
     )
+    op.create_table('incident_messages',
+    sa.Column('message_id', sa.String(length=36), nullable=False),
+    sa.Column('incident_id', sa.String(length=36), nullable=False),
+    sa.PrimaryKeyConstraint('message_id', name=op.f('pk_incident_messages'))
+    )
+    with op.batch_alter_table('incident_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_incident_messages_incident_id'), ['incident_id'], unique=False)
+
+    op.create_table('incidents',
+    sa.Column('id', sa.String(length=36), nullable=False),
+    sa.Column('channel', sa.String(length=64), nullable=False),
+    sa.Column('type', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('phase', sa.String(length=40), nullable=False),
+    sa.Column('opened_at', sa.String(length=32), nullable=False),
+    sa.Column('closed_at', sa.String(length=32), nullable=True),
+    sa.Column('state', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_incidents'))
+    )
+    with op.batch_alter_table('incidents', schema=None) as batch_op:
+        batch_op.create_index('ix_incidents_channel', ['channel', 'opened_at'], unique=False)
+
     op.create_table('link_state',
     sa.Column('channel', sa.String(length=64), nullable=False),
     sa.Column('peer', sa.String(length=64), nullable=False),
@@ -185,6 +242,26 @@ def upgrade() -> None:
     sa.Column('hash', sa.LargeBinary(length=32), nullable=False),
     sa.CheckConstraint('level >= 1', name=op.f('ck_log_nodes_level_above_leaves')),
     sa.PrimaryKeyConstraint('level', 'idx', name=op.f('pk_log_nodes'))
+    )
+    op.create_table('meeting_messages',
+    sa.Column('message_id', sa.String(length=36), nullable=False),
+    sa.Column('channel', sa.String(length=64), nullable=False),
+    sa.Column('meeting_id', sa.String(length=64), nullable=False),
+    sa.PrimaryKeyConstraint('message_id', name=op.f('pk_meeting_messages'))
+    )
+    with op.batch_alter_table('meeting_messages', schema=None) as batch_op:
+        batch_op.create_index('ix_meeting_messages_meeting', ['channel', 'meeting_id'], unique=False)
+
+    op.create_table('meetings',
+    sa.Column('channel', sa.String(length=64), nullable=False),
+    sa.Column('meeting_id', sa.String(length=64), nullable=False),
+    sa.Column('level', sa.String(length=32), nullable=False),
+    sa.Column('phase', sa.String(length=32), nullable=False),
+    sa.Column('start', sa.String(length=32), nullable=False),
+    sa.Column('held_at', sa.String(length=32), nullable=True),
+    sa.Column('agreed', sa.Boolean(), nullable=False),
+    sa.Column('state', sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint('channel', 'meeting_id', name=op.f('pk_meetings'))
     )
     op.create_table('memberships',
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -245,6 +322,21 @@ def upgrade() -> None:
     with op.batch_alter_table('receipts', schema=None) as batch_op:
         batch_op.create_index('ix_receipts_chain', ['channel', 'sender_node', 'receiver_node', 'upto_seq'], unique=False)
 
+    op.create_table('record_checkpoints',
+    sa.Column('size', sa.BigInteger(), autoincrement=False, nullable=False),
+    sa.Column('root', sa.LargeBinary(length=32), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('signed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('size', name=op.f('pk_record_checkpoints'))
+    )
+    op.create_table('record_cosignatures',
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('cosigner', sa.String(length=64), nullable=False),
+    sa.Column('line', sa.Text(), nullable=False),
+    sa.Column('timestamp', sa.BigInteger(), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('size', 'cosigner', name=op.f('pk_record_cosignatures'))
+    )
     op.create_table('seen_requests',
     sa.Column('nonce', sa.String(length=64), nullable=False),
     sa.Column('peer', sa.String(length=64), nullable=False),
@@ -264,16 +356,58 @@ def upgrade() -> None:
     with op.batch_alter_table('status_records', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_status_records_channel'), ['channel'], unique=False)
 
+    op.create_table('witness_evidence',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('peer', sa.String(length=64), nullable=False),
+    sa.Column('reason', sa.String(length=32), nullable=False),
+    sa.Column('message', sa.Text(), nullable=False),
+    sa.Column('from_size', sa.BigInteger(), nullable=True),
+    sa.Column('checkpoint', sa.Text(), nullable=False),
+    sa.Column('proof', sa.Text(), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_witness_evidence'))
+    )
+    with op.batch_alter_table('witness_evidence', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_witness_evidence_peer'), ['peer'], unique=False)
+
+    op.create_table('witness_state',
+    sa.Column('peer', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=True),
+    sa.Column('root', sa.LargeBinary(length=32), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('cosignature', sa.Text(), nullable=True),
+    sa.Column('timestamp', sa.BigInteger(), nullable=True),
+    sa.Column('witnessed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('peer', name=op.f('pk_witness_state'))
+    )
+    op.create_table('witnessed_checkpoints',
+    sa.Column('peer', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.BigInteger(), nullable=False),
+    sa.Column('root', sa.LargeBinary(length=32), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('cosignature', sa.Text(), nullable=False),
+    sa.Column('timestamp', sa.BigInteger(), nullable=False),
+    sa.Column('witnessed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('peer', 'size', name=op.f('pk_witnessed_checkpoints'))
+    )
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table('witnessed_checkpoints')
+    op.drop_table('witness_state')
+    with op.batch_alter_table('witness_evidence', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_witness_evidence_peer'))
+
+    op.drop_table('witness_evidence')
     with op.batch_alter_table('status_records', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_status_records_channel'))
 
     op.drop_table('status_records')
     op.drop_table('seen_requests')
+    op.drop_table('record_cosignatures')
+    op.drop_table('record_checkpoints')
     with op.batch_alter_table('receipts', schema=None) as batch_op:
         batch_op.drop_index('ix_receipts_chain')
 
@@ -283,6 +417,11 @@ def downgrade() -> None:
     op.drop_table('peer_links')
     op.drop_table('operators')
     op.drop_table('memberships')
+    op.drop_table('meetings')
+    with op.batch_alter_table('meeting_messages', schema=None) as batch_op:
+        batch_op.drop_index('ix_meeting_messages_meeting')
+
+    op.drop_table('meeting_messages')
     op.drop_table('log_nodes')
     with op.batch_alter_table('log_leaves', schema=None) as batch_op:
         batch_op.drop_index('ix_log_leaves_kind_ref')
@@ -294,18 +433,36 @@ def downgrade() -> None:
 
     op.drop_table('link_tests')
     op.drop_table('link_state')
+    with op.batch_alter_table('incidents', schema=None) as batch_op:
+        batch_op.drop_index('ix_incidents_channel')
+
+    op.drop_table('incidents')
+    with op.batch_alter_table('incident_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_incident_messages_incident_id'))
+
+    op.drop_table('incident_messages')
     op.drop_table('held_envelopes')
     op.drop_table('escalations')
     with op.batch_alter_table('envelopes', schema=None) as batch_op:
         batch_op.drop_index('ix_envelopes_type')
 
     op.drop_table('envelopes')
+    op.drop_table('drills')
     op.drop_table('desks')
     op.drop_table('delivery')
     with op.batch_alter_table('control_outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_control_outbox_peer'))
 
     op.drop_table('control_outbox')
+    op.drop_table('console_totp_steps')
+    with op.batch_alter_table('console_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_console_sessions_username'))
+
+    op.drop_table('console_sessions')
+    with op.batch_alter_table('console_login_failures', schema=None) as batch_op:
+        batch_op.drop_index('ix_console_login_failures_subject')
+
+    op.drop_table('console_login_failures')
     op.drop_table('channels')
     op.drop_table('chain_heads')
     op.drop_table('audit_log')

@@ -1,0 +1,1 @@
+"""``parley bench``: how fast two real nodes are on this machine, and the machine's floor."""

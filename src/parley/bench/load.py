@@ -1,0 +1,77 @@
+"""Load generators for the benchmark: sequential latency and concurrent throughput."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from parley.federation.tls import pinned_client_context
+
+
+@dataclass
+class Target:
+    url: str
+    cert_pem: str
+    token: str = ""
+
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+def percentiles(samples_ms: list[float]) -> dict[str, float]:
+    s = sorted(samples_ms)
+    if not s:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+
+    def pick(q: float) -> float:
+        return round(s[min(len(s) - 1, int(q * len(s)))], 3)
+
+    return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": round(s[-1], 3)}
+
+
+def message(i: int) -> dict[str, Any]:
+    return {"channel": "test-line", "type": "general", "body": {"text": f"benchmark message {i}", "lang": "en"}}
+
+
+def sequential(target: Target, path: str, n: int, body: Any) -> list[float]:
+    """``n`` requests one after another; their latencies in ms."""
+    out = []
+    with httpx.Client(verify=pinned_client_context(target.cert_pem), headers=target.headers(), timeout=60) as c:
+        for i in range(n):
+            payload = body(i) if callable(body) else body
+            t = time.perf_counter()
+            r = c.post(target.url + path, json=payload)
+            out.append((time.perf_counter() - t) * 1000)
+            if r.status_code >= 300:
+                raise RuntimeError(f"{path} answered {r.status_code}: {r.text[:200]}")
+    return out
+
+
+def concurrent(target: Target, path: str, n: int, senders: int, body: Any) -> tuple[float, list[float]]:
+    """``n`` requests from ``senders`` concurrent clients; (seconds, latencies ms)."""
+
+    async def run() -> tuple[float, list[float]]:
+        lat: list[float] = []
+        counter = iter(range(n))
+
+        async def sender() -> None:
+            async with httpx.AsyncClient(
+                verify=pinned_client_context(target.cert_pem), headers=target.headers(), timeout=120
+            ) as c:
+                for i in counter:
+                    payload = body(i) if callable(body) else body
+                    t = time.perf_counter()
+                    r = await c.post(target.url + path, json=payload)
+                    lat.append((time.perf_counter() - t) * 1000)
+                    if r.status_code >= 300:
+                        raise RuntimeError(f"{path} answered {r.status_code}: {r.text[:200]}")
+
+        start = time.perf_counter()
+        await asyncio.gather(*(sender() for _ in range(senders)))
+        return time.perf_counter() - start, lat
+
+    return asyncio.run(run())

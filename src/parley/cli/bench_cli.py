@@ -1,0 +1,88 @@
+"""``parley bench``: run the benchmark and print a table (and JSON)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+
+def bench(
+    quick: bool = typer.Option(False, "--quick", help="A reduced run that takes about a minute."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the figures as JSON here."),
+    engine: list[str] = typer.Option([], "--engine", help="sqlite and/or postgresql (default: both, quick: sqlite)."),
+    pg: str = typer.Option("postgresql://postgres@127.0.0.1:5432", "--pg", help="PostgreSQL server (a database per node is created and dropped)."),
+) -> None:
+    """Start two nodes on loopback and measure latency, throughput, catch-up, record and memory."""
+    from parley.bench.run import BenchPlan, run_bench
+    from parley.errors import UsageError
+
+    plan = BenchPlan.quick() if quick else BenchPlan()
+    plan.pg_base = pg
+    if engine:
+        bad = set(engine) - {"sqlite", "postgresql"}
+        if bad:
+            raise UsageError(f"unknown engine(s) {sorted(bad)}", hint="use --engine sqlite and/or --engine postgresql")
+        plan.engines = tuple(engine)
+    err = Console(stderr=True)
+    result = run_bench(plan, lambda line: err.print(f"[dim]{line}[/dim]"))
+    print_report(result)
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2) + "\n")
+        typer.echo(f"wrote {json_out}")
+
+
+def print_report(r: dict[str, Any]) -> None:
+    out = Console()
+    m = r["machine"]
+    out.print(f"[bold]Parley benchmark[/bold] on {m['cores']} cores, {m['memory_gb']} GB, {m['system']}, Python {m['python']}")
+    f = r["floor"]
+    out.print(
+        f"floor (HTTPS + one durable commit): p50 {f['latency_ms']['p50']} ms, "
+        f"{f['throughput_per_s']} req/s with 8 clients"
+    )
+    t = Table(title="two nodes, end to end (submit on A → stored and verified at B → receipt at A)")
+    for col in ("engine", "p50 ms", "p90 ms", "p99 ms", "submitted/s", "receipted/s", "catch-up", "peak RSS MB", "× floor (p50, tput)"):
+        t.add_column(col)
+    for kind, e in r["engines"].items():
+        if "skipped" in e:
+            t.add_row(kind, e["skipped"], *[""] * 7)
+            continue
+        lat, tp, cu = e["latency_ms"], e["throughput"], e["catch_up"]
+        ratio = e.get("ratio_to_floor", {})
+        t.add_row(
+            kind,
+            str(lat["p50"]),
+            str(lat["p90"]),
+            str(lat["p99"]),
+            str(tp["submitted_per_s"]),
+            str(tp["receipted_per_s"]),
+            f"{cu['messages']:,} in {cu['seconds']} s",
+            ", ".join(f"{k} {v}" for k, v in e["rss_peak_mb"].items()),
+            f"{ratio.get('latency_p50')} / {ratio.get('throughput')}",
+        )
+    out.print(t)
+    h = Table(title="as the stored history grows")
+    for col in ("engine", "stored", "p50 ms", "p99 ms", "receipted/s", "peak RSS MB"):
+        h.add_column(col)
+    for kind, e in r["engines"].items():
+        for row in e.get("history", []):
+            h.add_row(kind, f"{row['stored_messages']:,}", str(row["latency_ms"]["p50"]), str(row["latency_ms"]["p99"]),
+                      str(row["receipted_per_s"]), ", ".join(f"{k} {v}" for k, v in row["rss_peak_mb"].items()))
+    out.print(h)
+    rec = Table(title="record (Merkle log on SQLite)")
+    for col in ("entries", "append/s", "inclusion proof ms", "consistency proof ms", "verify/s"):
+        rec.add_column(col)
+    for row in r["record"]:
+        rec.add_row(
+            f"{row['entries']:,}",
+            f"{row['append_rate']:,.0f}",
+            f"{row['inclusion_mean_seconds'] * 1000:.3f}",
+            f"{row['consistency_mean_seconds'] * 1000:.3f}",
+            f"{row['verify_per_s']:,.0f}",
+        )
+    out.print(rec)

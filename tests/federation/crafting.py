@@ -1,0 +1,236 @@
+"""Crafting federation requests by hand, as a peer (honest or not) would send them.
+
+The refusal and fuzz tests speak to a real running node over HTTPS with its pinned
+certificate, signing requests with the OTHER node's key from its home, so every check of
+docs/protocol.md §Federation API is exercised on the wire, not in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import Engine, func, select
+
+from parley.clock import format_time
+from parley.federation.auth import H_DEST, H_NONCE, H_ORIGIN, H_SIG, H_TIME, request_payload
+from parley.federation.tls import pinned_client_context
+from parley.node import Node
+from parley.protocol import signing
+from parley.protocol.envelope import build_envelope
+from parley.protocol.keys import SigningKeyPair
+from parley.storage import tables
+from tests.harness.nodes import NodeProcess
+
+ENVELOPES_PATH = "/federation/v1/envelopes"
+
+# The tables a refused request must leave untouched.
+WATCHED = (
+    tables.envelopes,
+    tables.chain_heads,
+    tables.receipts,
+    tables.delivery,
+    tables.acknowledgments,
+    tables.channels,
+    tables.status_records,
+    tables.link_tests,
+)
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar() or 0)
+            for t in WATCHED
+        }
+
+
+@dataclass
+class Crafter:
+    """Signs envelopes and requests as ``sender`` and posts them to the node at ``url``."""
+
+    sender: Node
+    url: str
+    cert_pem: str
+    destination: str
+    client: httpx.Client = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.client = httpx.Client(
+            base_url=self.url, verify=pinned_client_context(self.cert_pem), timeout=30
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+    def envelope(
+        self,
+        seq: int,
+        prev: str | None,
+        *,
+        type: str = "general",
+        body: dict[str, Any] | None = None,
+        channel: str = "test-line",
+        desk: str = "duty",
+        key: SigningKeyPair | None = None,
+        sender: str | None = None,
+        created: datetime | None = None,
+    ) -> dict[str, Any]:
+        env = build_envelope(
+            key=key or self.sender.key,
+            channel=channel,
+            sender_node=sender or self.sender.name,
+            sender_desk=desk,
+            seq=seq,
+            prev=prev,
+            created=created or self.sender.clock.now(),
+            type=type,
+            type_version=1,
+            precedence="ROUTINE",
+            status="EXERCISE",
+            body=body if body is not None else {"text": f"message {seq}", "lang": "en"},
+        )
+        return env.to_wire()
+
+    def headers(
+        self,
+        body: bytes,
+        *,
+        method: str = "POST",
+        path: str = ENVELOPES_PATH,
+        origin: str | None = None,
+        destination: str | None = None,
+        key: SigningKeyPair | None = None,
+        time: str | None = None,
+        nonce: str | None = None,
+    ) -> dict[str, str]:
+        origin = origin or self.sender.name
+        destination = destination or self.destination
+        time = time or format_time(self.sender.clock.now())
+        nonce = nonce or secrets.token_hex(16)
+        payload = request_payload(method, path, origin, destination, time, nonce, body)
+        return {
+            H_ORIGIN: origin,
+            H_DEST: destination,
+            H_TIME: time,
+            H_NONCE: nonce,
+            H_SIG: signing.sign("request", payload, key or self.sender.key),
+            "content-type": "application/json",
+        }
+
+    def post_raw(
+        self, body: bytes, headers: dict[str, str], path: str = ENVELOPES_PATH
+    ) -> httpx.Response:
+        return self.client.post(path, content=body, headers=headers)
+
+    def post_envelopes(self, wires: list[Any], **header_kw: Any) -> httpx.Response:
+        body = json.dumps({"envelopes": wires}).encode()
+        return self.post_raw(body, self.headers(body, **header_kw))
+
+    def post_json(self, payload: Any, path: str = ENVELOPES_PATH) -> httpx.Response:
+        body = json.dumps(payload).encode()
+        return self.post_raw(body, self.headers(body, path=path), path)
+
+
+def add_channel_without(base: Path, host: Node, third_name: str, channel: str) -> Node:
+    """Give ``host`` a channel with a third node only, in-process (offline files path).
+
+    Returns the third node (open; the caller closes it).
+    """
+    from parley.channels.charter import charter_from_toml
+    from parley.channels.setup import do_accept_channel, do_propose_channel
+    from parley.directory.desks import do_add_desk
+    from parley.directory.peers import do_add_peer
+    from parley.node import init_home
+
+    home = init_home(base / third_name, name=third_name, party="Finland", listen="127.0.0.1:1")
+    third = Node.open(home)
+    do_add_desk(third, "duty")
+    do_add_peer(third, host.card().to_json())
+    do_add_peer(host, third.card().to_json())
+    charter = charter_from_toml(
+        f"""
+id = "{channel}"
+members = ["{host.name}/duty", "{third_name}/duty"]
+types = ["general"]
+languages = ["en"]
+[name]
+en = "Another channel"
+[basis]
+agreement = "Test agreement"
+date = 2020-01-01
+"""
+    )
+    proposal = do_propose_channel(host, charter, third_name)
+    countersigned, _ = do_accept_channel(third, proposal.to_json())
+    do_accept_channel(host, countersigned.to_json())
+    return third
+
+
+def quick_pair(
+    base: Path,
+    *,
+    db_urls: tuple[str | None, str | None] = (None, None),
+    config: dict[str, dict[str, Any]] | None = None,
+    interval: float = 3600,
+    flash: int = 300,
+    tick: float = 0.2,
+) -> tuple[NodeProcess, NodeProcess]:
+    """What ``make_pair`` builds, done in this process instead of ~20 CLI subprocesses.
+
+    The result is the same pair of homes (same names, desk, operators, tokens, channel),
+    ready for ``NodeProcess.start()``; only the set-up is faster.
+    """
+    import tomllib
+
+    import tomli_w
+
+    from parley.channels.charter import charter_from_toml
+    from parley.channels.setup import do_accept_channel, do_propose_channel
+    from parley.devnet.nodes import CHARTER, PASSWORD
+    from parley.devnet.proxy import free_port
+    from parley.directory.desks import do_add_desk
+    from parley.directory.operators import do_add_operator, do_issue_token
+    from parley.directory.peers import do_add_peer
+    from parley.node import init_home
+
+    base.mkdir(parents=True, exist_ok=True)
+    procs: list[NodeProcess] = []
+    nodes: list[Node] = []
+    for (name, party), db_url in zip(
+        (("node-a", "Norway"), ("node-b", "Russia")), db_urls, strict=True
+    ):
+        port = free_port()
+        home = init_home(
+            base / name, name=name, party=party, listen=f"127.0.0.1:{port}", database_url=db_url
+        )
+        if config:
+            path = home / "parley.toml"
+            data = tomllib.loads(path.read_text())
+            for section, values in config.items():
+                data.setdefault(section, {}).update(values)
+            path.write_text(tomli_w.dumps(data))
+        node = Node.open(home)
+        do_add_desk(node, "duty")
+        do_add_operator(node, f"op-{name}", "duty", "duty", PASSWORD)
+        proc = NodeProcess(home, name, port, port, tick)
+        proc.token = do_issue_token(node, f"op-{name}")
+        procs.append(proc)
+        nodes.append(node)
+    a, b = nodes
+    do_add_peer(a, b.card().to_json())
+    do_add_peer(b, a.card().to_json())
+    charter = charter_from_toml(
+        CHARTER.format(id="test-line", a=a.name, b=b.name, interval=interval, flash=flash)
+    )
+    proposal = do_propose_channel(a, charter, b.name)
+    countersigned, _ = do_accept_channel(b, proposal.to_json())
+    do_accept_channel(a, countersigned.to_json())
+    for n in nodes:
+        n.close()
+    return procs[0], procs[1]
