@@ -36,9 +36,7 @@ def resolve_home(home: str | os.PathLike[str] | None) -> Path:
     if home is None:
         env = os.environ.get("PARLEY_HOME")
         if not env:
-            raise UsageError(
-                "no node home given", hint="pass --home DIR or set PARLEY_HOME=DIR"
-            )
+            raise UsageError("no node home given", hint="pass --home DIR or set PARLEY_HOME=DIR")
         home = env
     return Path(home).expanduser().resolve()
 
@@ -55,9 +53,7 @@ def resolve_db_url(home: Path, url: str) -> str:
 def parse_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(
-            f"--listen {listen!r} is not HOST:PORT", hint="for example --listen 127.0.0.1:8443"
-        )
+        raise UsageError(f"--listen {listen!r} is not HOST:PORT", hint="for example --listen 127.0.0.1:8443")
     return host.strip("[]"), int(port)
 
 
@@ -98,9 +94,7 @@ class Node:
         try:
             key = SigningKeyPair.load(path / KEY_FILE)
         except PermissionError as exc:
-            raise UsageError(
-                str(exc).split("; run:")[0], hint=f"run: chmod 600 {path / KEY_FILE}"
-            ) from None
+            raise UsageError(str(exc).split("; run:")[0], hint=f"run: chmod 600 {path / KEY_FILE}") from None
         except FileNotFoundError:
             raise UsageError(
                 f"{path / KEY_FILE} is missing: this home has no identity key",
@@ -177,9 +171,7 @@ def init_home(
             hint="choose another --home, or remove it yourself if you mean to start over",
         )
     if path.exists() and any(path.iterdir()):
-        raise ConflictError(
-            f"{path} exists and is not empty", hint="choose an empty or new directory"
-        )
+        raise ConflictError(f"{path} exists and is not empty", hint="choose an empty or new directory")
     if not NAME_RE.match(name):
         raise UsageError(
             f"node name {name!r} is not valid",

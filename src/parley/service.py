@@ -9,6 +9,7 @@ keeps serving while a commit waits for the disk.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -182,10 +183,8 @@ class Service:
         self.node.close()
 
     async def _sleep(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stop.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     async def _control_loop(self) -> None:
         """Deliver queued charters and status records; pick up peers added meanwhile."""

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from parley.channels.registry import list_channels_txn
-from parley.federation.outbox import outbox_depth_txn, oldest_unreceipted_txn
+from parley.federation.outbox import oldest_unreceipted_txn, outbox_depth_txn
 from parley.messaging.deadlines import overdue_messages
 from parley.node import Node
 from parley.storage.tables import alarms, link_state, peer_links
@@ -49,7 +49,14 @@ def node_status(node: Node) -> dict[str, Any]:
                     }
                 )
         open_alarms = [
-            {"id": a.id, "kind": a.kind, "severity": a.severity, "subject": a.subject, "message": a.message, "raised_at": a.raised_at}
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "severity": a.severity,
+                "subject": a.subject,
+                "message": a.message,
+                "raised_at": a.raised_at,
+            }
             for a in conn.execute(select(alarms).where(alarms.c.cleared_at.is_(None)).order_by(alarms.c.id))
         ]
     overdue = [o.to_json() for o in overdue_messages(node)]

@@ -67,18 +67,14 @@ def _parley(*args: str) -> str:
     return out.getvalue()
 
 
-def make_console_pair(
-    base: Path, db_urls: tuple[str | None, str | None]
-) -> tuple[NodeProcess, NodeProcess]:
+def make_console_pair(base: Path, db_urls: tuple[str | None, str | None]) -> tuple[NodeProcess, NodeProcess]:
     """What the harness's ``make_pair`` does, with the CLI run in process.
 
     Each CLI subprocess is a Python start-up, several seconds on a busy two-core machine;
     the same commands in process take a fraction of that. The nodes still run as processes.
     """
     nodes = []
-    for (name, party), db_url in zip(
-        (("node-a", "Norway"), ("node-b", "Russia")), db_urls, strict=True
-    ):
+    for (name, party), db_url in zip((("node-a", "Norway"), ("node-b", "Russia")), db_urls, strict=True):
         port = free_port()
         home = base / name
         args = ["init", "--name", name, "--party", party, "--listen", f"127.0.0.1:{port}"]
@@ -166,9 +162,7 @@ def nodes(
 def chromium_path() -> str:
     found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
     if not found:
-        reason = (
-            "no Chromium at /usr/bin/chromium (apt-get install -y chromium); browser tests skipped"
-        )
+        reason = "no Chromium at /usr/bin/chromium (apt-get install -y chromium); browser tests skipped"
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)

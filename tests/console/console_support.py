@@ -96,6 +96,5 @@ def outgoing_count(node: NodeProcess) -> int:
 
 def audit_actions(node: NodeProcess, actor: str) -> list[str]:
     return [
-        r.action
-        for r in query(node, "SELECT action FROM audit_log WHERE actor = :a ORDER BY id", a=actor)
+        r.action for r in query(node, "SELECT action FROM audit_log WHERE actor = :a ORDER BY id", a=actor)
     ]

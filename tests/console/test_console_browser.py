@@ -43,9 +43,7 @@ def browser(chromium_path: str) -> Iterator[Browser]:
 
 
 def open_page(browser: Browser, width: int = 1280, height: int = 800) -> tuple[Page, list[str]]:
-    context = browser.new_context(
-        ignore_https_errors=True, viewport={"width": width, "height": height}
-    )
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": width, "height": height})
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     errors: list[str] = []
@@ -114,9 +112,7 @@ def test_incident_report_sent_on_a_arrives_in_russian_on_b_and_is_acknowledged(
     pa.select_option("#f-category", "unsafe_approach")
     pa.fill("#f-course_deg", "245")
     pa.fill("#f-speed_kn", "18,5")
-    pa.fill(
-        "#f-description-text", "Destroyer passed within two cables of KV Svalbard at high speed."
-    )
+    pa.fill("#f-description-text", "Destroyer passed within two cables of KV Svalbard at high speed.")
     pa.select_option("#f-description-lang", "en")
     pa.select_option("#f-requested_action", "explanation")
     shot(pa, "01-compose-incident-node-a.png")
@@ -166,9 +162,7 @@ def test_incident_report_sent_on_a_arrives_in_russian_on_b_and_is_acknowledged(
         shutil.copyfile(ARTIFACTS / src, DOCS / dst)
 
 
-def test_keyboard_and_tablet_width(
-    browser: Browser, nodes: tuple[NodeProcess, NodeProcess]
-) -> None:
+def test_keyboard_and_tablet_width(browser: Browser, nodes: tuple[NodeProcess, NodeProcess]) -> None:
     a, _ = nodes
     page, errors = open_page(browser, 768, 1024)
     page.goto(a.url + "/console/login")

@@ -96,9 +96,7 @@ def test_a_corner_that_is_not_a_position_is_reported_at_the_area() -> None:
     builder = FormBuilder("activity-notification", load_catalogue("en"))
     body, problems = builder.body(form(**{"/area/polygon": "69.5, 30.1\nnorth of Vardø"}))
     assert "area" not in body
-    assert problems == [
-        ("/area/polygon", 'corner 2 ("north of Vardø") is not "lat, lon" in decimal degrees')
-    ]
+    assert problems == [("/area/polygon", 'corner 2 ("north of Vardø") is not "lat, lon" in decimal degrees')]
 
 
 def test_the_general_message_is_subject_text_and_language() -> None:

@@ -80,9 +80,7 @@ def test_login_sets_a_strict_secure_cookie_and_is_audited(
         r = c.start_login("op-node-a")
         assert r.status_code == 303
         cookie = next(
-            v
-            for k, v in r.headers.multi_items()
-            if k == "set-cookie" and "__Host-parley-session=" in v
+            v for k, v in r.headers.multi_items() if k == "set-cookie" and "__Host-parley-session=" in v
         )
         for attribute in ("Secure", "HttpOnly", "SameSite=strict", "Path=/"):
             assert attribute.lower() in cookie.lower(), cookie
@@ -112,9 +110,7 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
         no_token = c.post("/console/compose", {**INCIDENT_FORM, "action": "send"}, csrf=False)
         assert no_token.status_code == 403
         assert "CSRF" in no_token.text
-        wrong = c.http.post(
-            "/console/compose", data={**INCIDENT_FORM, "action": "send", "csrf": "forged"}
-        )
+        wrong = c.http.post("/console/compose", data={**INCIDENT_FORM, "action": "send", "csrf": "forged"})
         assert wrong.status_code == 403
         api = c.http.post(
             "/api/v1/messages",
@@ -139,9 +135,7 @@ def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(
         assert ok.status_code == 201, ok.text
     assert outgoing_count(a) == before + 1
     with ConsoleClient(a) as c:  # the log-in form has its own token
-        r = c.http.post(
-            "/console/login", data={"username": "op-node-a", "password": "correct horse battery"}
-        )
+        r = c.http.post("/console/login", data={"username": "op-node-a", "password": "correct horse battery"})
         assert r.status_code == 403
 
 
@@ -247,9 +241,7 @@ def test_totp_second_factor(nodes: tuple[NodeProcess, NodeProcess]) -> None:
         ok = c.post("/console/login/totp", {"code": code, "next": "/console/"})
         assert ok.status_code == 303
         assert ok.headers["location"] == "/console/"
-        assert (
-            c.http.cookies["__Host-parley-session"] != pending
-        )  # a new token after the second factor
+        assert c.http.cookies["__Host-parley-session"] != pending  # a new token after the second factor
         assert c.get("/console/").status_code == 200
     with ConsoleClient(a) as c:  # the same code cannot be used twice
         r = c.start_login("totp-a")
@@ -318,3 +310,34 @@ def test_the_event_stream_delivers_a_sent_message(nodes: tuple[NodeProcess, Node
             t.join(10)
     mine = next(e for e in events if e.get("id") == sent["id"])
     assert mine == {"event": "sent", "id": sent["id"], "channel": "test-line"}
+
+
+PAGES = (
+    "/console/",
+    "/console/inbox?box=in",
+    "/console/inbox?box=out",
+    "/console/compose?_channel=test-line&_type=incident-at-sea",
+    "/console/compose?_channel=test-line&_type=general",
+    "/console/incidents",
+    "/console/meetings",
+    "/console/channels",
+    "/console/record",
+    "/console/settings",
+)
+
+
+@pytest.mark.parametrize("lang", ["nb", "ru", "en"])
+def test_every_page_renders_in_every_language(nodes: tuple[NodeProcess, NodeProcess], lang: str) -> None:
+    a, _ = nodes
+    with ConsoleClient(a) as c:
+        c.login("auditor-a")
+        assert c.post("/console/settings", {"lang": lang}).status_code == 303
+        try:
+            for path in PAGES:
+                page = c.get(path)
+                assert page.status_code == 200, (path, page.text[:500])
+                assert f'<html lang="{lang}">' in page.text
+                leaked = re.findall(r"\bconsole\.[a-z_]+\.[a-z_]+|\b[im]phase\.[a-z-]+", page.text)
+                assert not leaked, (path, leaked)  # every string found in the catalogue
+        finally:
+            c.post("/console/settings", {"lang": "en"})

@@ -6,7 +6,6 @@ expiry, the brake's sliding window and TOTP time steps are all about time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +29,7 @@ ADDRESS = "127.0.0.1"
 
 
 @pytest.fixture
-def node(db_engine: Engine, tmp_path: Path) -> Iterator[Node]:
+def node(db_engine: Engine, tmp_path: Path) -> Node:
     clock = ManualClock(datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
     n = Node(tmp_path, Config(), SigningKeyPair.generate(), db_engine, clock)
     n.config.node.name = "node-a"
@@ -107,9 +106,7 @@ def test_totp_promotes_a_half_session_once_per_code(node: Node) -> None:
     # One step of clock drift is allowed either way; two are not.
     with pytest.raises(AuthError):
         sessions.do_second_factor(node, token, totp.at(now, counter_offset=-2), ADDRESS)
-    full_token, full = sessions.do_second_factor(
-        node, token, totp.at(now, counter_offset=-1), ADDRESS
-    )
+    full_token, full = sessions.do_second_factor(node, token, totp.at(now, counter_offset=-1), ADDRESS)
     assert full.complete
     assert full_token != token
     assert sessions.load_session(node, token) is None  # the half-session is gone

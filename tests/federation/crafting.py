@@ -44,10 +44,7 @@ WATCHED = (
 
 def counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
-        return {
-            t.name: int(conn.execute(select(func.count()).select_from(t)).scalar() or 0)
-            for t in WATCHED
-        }
+        return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar() or 0) for t in WATCHED}
 
 
 @dataclass
@@ -61,9 +58,7 @@ class Crafter:
     client: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
-        self.client = httpx.Client(
-            base_url=self.url, verify=pinned_client_context(self.cert_pem), timeout=30
-        )
+        self.client = httpx.Client(base_url=self.url, verify=pinned_client_context(self.cert_pem), timeout=30)
 
     def close(self) -> None:
         self.client.close()
@@ -123,9 +118,7 @@ class Crafter:
             "content-type": "application/json",
         }
 
-    def post_raw(
-        self, body: bytes, headers: dict[str, str], path: str = ENVELOPES_PATH
-    ) -> httpx.Response:
+    def post_raw(self, body: bytes, headers: dict[str, str], path: str = ENVELOPES_PATH) -> httpx.Response:
         return self.client.post(path, content=body, headers=headers)
 
     def post_envelopes(self, wires: list[Any], **header_kw: Any) -> httpx.Response:
@@ -202,13 +195,9 @@ def quick_pair(
     base.mkdir(parents=True, exist_ok=True)
     procs: list[NodeProcess] = []
     nodes: list[Node] = []
-    for (name, party), db_url in zip(
-        (("node-a", "Norway"), ("node-b", "Russia")), db_urls, strict=True
-    ):
+    for (name, party), db_url in zip((("node-a", "Norway"), ("node-b", "Russia")), db_urls, strict=True):
         port = free_port()
-        home = init_home(
-            base / name, name=name, party=party, listen=f"127.0.0.1:{port}", database_url=db_url
-        )
+        home = init_home(base / name, name=name, party=party, listen=f"127.0.0.1:{port}", database_url=db_url)
         if config:
             path = home / "parley.toml"
             data = tomllib.loads(path.read_text())

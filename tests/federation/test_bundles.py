@@ -42,9 +42,7 @@ def import_json(capsys: pytest.CaptureFixture[str], home: Path, file: Path) -> d
 def send(home: Path, text: str) -> str:
     node = Node.open(home)
     try:
-        draft = Draft(
-            "test-line", "duty", "general", "ROUTINE", "EXERCISE", {"text": text, "lang": "en"}
-        )
+        draft = Draft("test-line", "duty", "general", "ROUTINE", "EXERCISE", {"text": text, "lang": "en"})
         return do_send_message(node, draft).id
     finally:
         node.close()
@@ -216,9 +214,7 @@ def test_tampered_misaddressed_and_forged_bundles_are_refused(
     a, b = quick_pair(tmp_path / "homes")
     send(a.home, "original text")
     path = tmp_path / "a1.json"
-    cli_ok(
-        capsys, a.home, "export", "--channel", "test-line", "--peer", "node-b", "--out", str(path)
-    )
+    cli_ok(capsys, a.home, "export", "--channel", "test-line", "--peer", "node-b", "--out", str(path))
     good = json.loads(path.read_text())
     before = state(b.home)
 
@@ -267,9 +263,7 @@ def test_tampered_misaddressed_and_forged_bundles_are_refused(
     assert import_json(capsys, b.home, path)["stored"] == 1
 
 
-def test_export_refuses_bad_requests_clearly(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_export_refuses_bad_requests_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, _ = quick_pair(tmp_path / "homes")
     out = str(tmp_path / "x.json")
     for args, words in [

@@ -125,9 +125,7 @@ def make_nodes(
 
 
 def send(node: Node, text: str, precedence: str = "FLASH") -> SignedEnvelope:
-    draft = Draft(
-        "test-line", "duty", "general", precedence, "EXERCISE", {"text": text, "lang": "en"}
-    )
+    draft = Draft("test-line", "duty", "general", precedence, "EXERCISE", {"text": text, "lang": "en"})
     return do_send_message(node, draft)
 
 
@@ -163,9 +161,7 @@ def _close(sender: PeerSender) -> None:
 def test_backoff_grows_caps_resets_and_survives_restart(
     tmp_path: Path, engine_kind: str, request: pytest.FixtureRequest
 ) -> None:
-    cfg: dict[str, dict[str, Any]] = {
-        "federation": {"backoff_initial_s": 1.0, "backoff_max_s": 16.0}
-    }
+    cfg: dict[str, dict[str, Any]] = {"federation": {"backoff_initial_s": 1.0, "backoff_max_s": 16.0}}
     pair = make_nodes(tmp_path, engine_kind, request, cfg)
     cert = pair.b.tls_cert_pem()
     sender = _sender(pair.a, cert)
@@ -270,9 +266,7 @@ def test_deadline_same_due_time_both_sides_escalates_once_and_late_ack_is_marked
         clock.advance(60)
         assert escalate_overdue(node) == [], "still overdue, but escalated already"
         with node.engine.connect() as conn:
-            esc = conn.execute(
-                select(escalations).where(escalations.c.message_id == late_msg.id)
-            ).one()
+            esc = conn.execute(select(escalations).where(escalations.c.message_id == late_msg.id)).one()
             alarm = conn.execute(select(alarms).where(alarms.c.kind == "ack_overdue")).one()
         assert esc.notified_desk == "watch-supervisor"
         assert esc.webhook_status == "204"
@@ -302,13 +296,9 @@ def _operator(node: Node) -> Any:
     return get_operator(node, f"op-{node.name}")
 
 
-def test_escalation_survives_a_failing_webhook(
-    tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
+def test_escalation_survives_a_failing_webhook(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """A webhook that cannot be reached is recorded, and the watch goes on (storage as above)."""
-    cfg: dict[str, dict[str, Any]] = {
-        "escalation": {"webhook_url": "http://127.0.0.1:1/unreachable"}
-    }
+    cfg: dict[str, dict[str, Any]] = {"escalation": {"webhook_url": "http://127.0.0.1:1/unreachable"}}
     pair = make_nodes(tmp_path, "sqlite", request, cfg)
     msg = send(pair.a, "FLASH: nobody home")
     deliver(pair, msg, pair.a, pair.b)
@@ -352,9 +342,7 @@ def test_link_tests_schedule_transitions_alarm_and_shared_history(
 
     def failure() -> Any:
         req = make_request(a, "test-line", "node-b", None)
-        return record_result(
-            a, "test-line", "node-b", req, None, False, None, "connection refused", interval
-        )
+        return record_result(a, "test-line", "node-b", req, None, False, None, "connection refused", interval)
 
     assert round_trip(40.0).state == UP
     assert due_tests(a) == []
@@ -391,10 +379,7 @@ def test_link_tests_schedule_transitions_alarm_and_shared_history(
 
     # Both sides hold the same signed history: B learnt A's measured round trips.
     with a.engine.connect() as conn:
-        mine = {
-            r.id: r.rtt_ms
-            for r in conn.execute(select(link_tests).where(link_tests.c.ok.is_(True)))
-        }
+        mine = {r.id: r.rtt_ms for r in conn.execute(select(link_tests).where(link_tests.c.ok.is_(True)))}
     with b.engine.connect() as conn:
         theirs = {r.id: (r.rtt_ms, r.raw) for r in conn.execute(select(link_tests))}
     assert set(mine) == set(theirs)
@@ -412,17 +397,13 @@ def _last(node: Node) -> dict[str, Any] | None:
 
 def _sent_at(node: Node, test_id: str) -> str:
     with node.engine.connect() as conn:
-        return str(
-            conn.execute(select(link_tests.c.sent_at).where(link_tests.c.id == test_id)).scalar()
-        )
+        return str(conn.execute(select(link_tests.c.sent_at).where(link_tests.c.id == test_id)).scalar())
 
 
 def _open_alarms(node: Node) -> list[Any]:
     with node.engine.connect() as conn:
         return list(
-            conn.execute(
-                select(alarms).where(alarms.c.kind == "link_down", alarms.c.cleared_at.is_(None))
-            )
+            conn.execute(select(alarms).where(alarms.c.kind == "link_down", alarms.c.cleared_at.is_(None)))
         )
 
 

@@ -43,18 +43,22 @@ def stored(node: NodeProcess, sender: str) -> list[tuple[str, int]]:
 
 def wait_drained(*nodes: NodeProcess, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
+    depths: list[int] = []
     while time.monotonic() < deadline:
         depths = []
         for n in nodes:
-            st = n.cli_json("status")
+            with n.client() as c:
+                st = c.get("/api/v1/status").json()
             depths.append(sum(p["outbox_depth"] for p in st["peers"]))
         if not any(depths):
             return
-        time.sleep(0.3)
+        time.sleep(0.2)
     raise AssertionError(f"outboxes not drained after {timeout}s: {depths}")
 
 
-def send_while_killing(sender: NodeProcess, victim: NodeProcess, count: int, kills: int, seed: int) -> list[str]:
+def send_while_killing(
+    sender: NodeProcess, victim: NodeProcess, count: int, kills: int, seed: int
+) -> list[str]:
     """Send ``count`` messages from ``sender`` while ``victim`` is SIGKILLed ``kills`` times."""
     rng = random.Random(seed)
     ids: list[str] = []
@@ -72,17 +76,31 @@ def send_while_killing(sender: NodeProcess, victim: NodeProcess, count: int, kil
         except BaseException as exc:  # surfaced in the main thread
             errors.append(exc)
 
-    t = threading.Thread(target=killer)
-    t.start()
-    try:
+    sent: list[tuple[int, str]] = []
+    lock = threading.Lock()
+
+    def post(part: range) -> None:
+        # Several API clients at once, as several desks would: the node's group commit
+        # and its chain must still give each message exactly one seq.
         with sender.client() as c:
-            for i in range(count):
+            for i in part:
                 r = c.post(
                     "/api/v1/messages",
                     json={"channel": "test-line", "type": "general", "body": {"text": f"m{i}", "lang": "en"}},
                 )
                 assert r.status_code == 201, r.text
-                ids.append(r.json()["id"])
+                with lock:
+                    sent.append((r.json()["seq"], r.json()["id"]))
+
+    t = threading.Thread(target=killer)
+    t.start()
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(4) as pool:
+            for f in [pool.submit(post, range(k, count, 4)) for k in range(4)]:
+                f.result()
+        ids.extend(i for _, i in sorted(sent))
     finally:
         done.set()
         t.join(60)
@@ -94,7 +112,9 @@ def send_while_killing(sender: NodeProcess, victim: NodeProcess, count: int, kil
 
 
 @pytest.mark.timeout(600)
-def test_thousand_each_way_through_sigkills(tmp_path: Path, engine_kind: str, request: pytest.FixtureRequest) -> None:
+def test_thousand_each_way_through_sigkills(
+    tmp_path: Path, engine_kind: str, request: pytest.FixtureRequest
+) -> None:
     factory = request.getfixturevalue("pg_factory") if engine_kind == "postgresql" else None
     a, b = make_pair(tmp_path, db_urls=db_urls(engine_kind, factory))
     a.start()
@@ -112,10 +132,8 @@ def test_thousand_each_way_through_sigkills(tmp_path: Path, engine_kind: str, re
         a.stop()
         b.stop()
         for n in (a, b):
-            out = n.cli("verify").stdout
+            out = n.cli_here("verify").stdout
             assert "record intact" in out
-            st = n.cli_json("status")
-            assert all(p["outbox_depth"] == 0 for p in st["peers"])
     finally:
         a.kill()
         b.kill()
@@ -123,7 +141,9 @@ def test_thousand_each_way_through_sigkills(tmp_path: Path, engine_kind: str, re
 
 @pytest.mark.timeout(300)
 def test_link_cut_longer_than_backoff_ceiling(tmp_path: Path) -> None:
-    cfg: dict[str, dict[str, Any]] = {"federation": {"backoff_initial_s": 0.1, "backoff_max_s": 1.0, "request_timeout_s": 2.0}}
+    cfg: dict[str, dict[str, Any]] = {
+        "federation": {"backoff_initial_s": 0.1, "backoff_max_s": 1.0, "request_timeout_s": 2.0}
+    }
     a, b = make_pair(tmp_path, proxied=True, config=cfg)
     to_b = FaultProxy(b.port, b.advertised_port)
     to_a = FaultProxy(a.port, a.advertised_port)
@@ -136,7 +156,8 @@ def test_link_cut_longer_than_backoff_ceiling(tmp_path: Path) -> None:
         to_a.cut()
         during = [a.send("test-line", f"during {i}")["id"] for i in range(200)]
         time.sleep(3.0)  # three times the backoff ceiling, with the link down throughout
-        st = a.cli_json("status")
+        with a.client() as c:
+            st = c.get("/api/v1/status").json()
         peer = next(p for p in st["peers"] if p["peer"] == "node-b")
         assert peer["outbox_depth"] == 200
         assert peer["failures"] >= 2

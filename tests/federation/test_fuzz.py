@@ -22,6 +22,11 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
+
+# Import the OpenAPI loader now, at collection: CPython 3.11 can fail to compile a module
+# imported right after a RecursionError elsewhere ("AST constructor recursion depth
+# mismatch"), and the federation fuzz provokes deep recursion on purpose.
+import schemathesis.specs.openapi.schemas
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
@@ -106,8 +111,7 @@ def test_operator_api_never_answers_5xx(target: Target) -> None:
             statuses.add(response.status_code)
             if response.status_code >= 500:
                 failures.append(
-                    f"{case.method} {case.formatted_path} -> "
-                    f"{response.status_code}: {response.text[:300]}"
+                    f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
                 )
 
         try:
@@ -131,9 +135,7 @@ json_leaf = (
 )
 json_value = st.recursive(
     json_leaf,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
     max_leaves=12,
 )
 
@@ -230,9 +232,7 @@ def test_federation_mutated_envelopes(target: Target) -> None:
 
 def test_federation_random_json(target: Target) -> None:
     @settings(FUZZ, max_examples=100)
-    @given(
-        payload=json_value | st.fixed_dictionaries({"envelopes": st.lists(json_value, max_size=3)})
-    )
+    @given(payload=json_value | st.fixed_dictionaries({"envelopes": st.lists(json_value, max_size=3)}))
     def run(payload: Any) -> None:
         post_and_check(target, json.dumps(payload).encode(), f"json {str(payload)[:80]}")
 

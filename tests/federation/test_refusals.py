@@ -67,9 +67,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         b_node.close()
 
 
-def refused(
-    w: World, r: httpx.Response, status: int, code: str, before: dict[str, int]
-) -> dict[str, Any]:
+def refused(w: World, r: httpx.Response, status: int, code: str, before: dict[str, int]) -> dict[str, Any]:
     """Assert the refusal and that nothing changed; return the error body."""
     assert r.status_code == status, r.text
     body: dict[str, Any] = r.json()
@@ -147,17 +145,13 @@ def test_stale_or_future_timestamp(world: World, offset_s: int) -> None:
 @pytest.mark.parametrize("when", ["yesterday", "2026-01-01T00:00:00", "0001-01-01T00:00:00+01:00"])
 def test_unreadable_timestamp(world: World, when: str) -> None:
     before = counts(world.b_node.engine)
-    refused(
-        world, world.craft.post_envelopes([second(world)], time=when), 401, "stale_request", before
-    )
+    refused(world, world.craft.post_envelopes([second(world)], time=when), 401, "stale_request", before)
 
 
 def test_request_made_with_a_clock_far_behind(world: World) -> None:
     """The sender's own clock is wrong by an hour: its signed time is refused."""
     before = counts(world.b_node.engine)
-    behind = dataclasses.replace(
-        world.a_node, clock=ManualClock(SystemClock().now() - timedelta(hours=1))
-    )
+    behind = dataclasses.replace(world.a_node, clock=ManualClock(SystemClock().now() - timedelta(hours=1)))
     craft = Crafter(behind, world.b.url, world.b.cert(), world.b.name)
     try:
         refused(world, craft.post_envelopes([second(world)]), 401, "stale_request", before)
@@ -253,14 +247,10 @@ def test_type_not_in_the_charter(world: World) -> None:
 
 
 def test_suspended_channel_refuses_non_exempt_types(world: World) -> None:
-    world.b.cli(
-        "channel", "suspend", "test-line", "--reason", "talks paused", "--exempt", "incident-at-sea"
-    )
+    world.b.cli("channel", "suspend", "test-line", "--reason", "talks paused", "--exempt", "incident-at-sea")
     try:
         before = counts(world.b_node.engine)
-        body = refused(
-            world, world.craft.post_envelopes([second(world)]), 403, "channel_suspended", before
-        )
+        body = refused(world, world.craft.post_envelopes([second(world)]), 403, "channel_suspended", before)
         assert "incident-at-sea" in body.get("hint", "")
     finally:
         world.b.cli("channel", "resume", "test-line", "--reason", "talks resumed")
@@ -296,9 +286,7 @@ def test_body_that_does_not_match_its_schema(world: World) -> None:
 )
 def test_malformed_json(world: World, raw: bytes) -> None:
     before = counts(world.b_node.engine)
-    refused(
-        world, world.craft.post_raw(raw, world.craft.headers(raw)), 400, "malformed_json", before
-    )
+    refused(world, world.craft.post_raw(raw, world.craft.headers(raw)), 400, "malformed_json", before)
 
 
 @pytest.mark.parametrize(
@@ -312,9 +300,7 @@ def test_wrong_shape(world: World, payload: Any) -> None:
 
 def test_envelope_of_the_wrong_shape(world: World) -> None:
     before = counts(world.b_node.engine)
-    body = refused(
-        world, world.craft.post_envelopes([{"envelope": {}}]), 400, "verification_failed", before
-    )
+    body = refused(world, world.craft.post_envelopes([{"envelope": {}}]), 400, "verification_failed", before)
     assert body["message"].startswith("1 shape")
 
 
@@ -362,9 +348,7 @@ def test_sequence_gap(world: World) -> None:
 
 def test_fork_at_a_stored_seq(world: World) -> None:
     before = counts(world.b_node.engine)
-    other_one = world.craft.envelope(
-        1, None, body={"text": "a different first message", "lang": "en"}
-    )
+    other_one = world.craft.envelope(1, None, body={"text": "a different first message", "lang": "en"})
     refused(world, world.craft.post_envelopes([other_one]), 409, "chain_fork", before)
 
 
@@ -379,9 +363,7 @@ def test_batch_is_all_or_nothing(world: World) -> None:
     before = counts(world.b_node.engine)
     two = second(world)
     bad_three = world.craft.envelope(3, two["hash"], type="sar-request", body={})
-    body = refused(
-        world, world.craft.post_envelopes([two, bad_three]), 403, "type_not_allowed", before
-    )
+    body = refused(world, world.craft.post_envelopes([two, bad_three]), 403, "type_not_allowed", before)
     assert body["details"]["index"] == 1
 
 

@@ -56,9 +56,7 @@ def chain_rows(node: Node, sender: str) -> list[tuple[str, int, bytes]]:
 
 
 @pytest.mark.timeout(240)
-def test_two_serve_processes_share_one_database(
-    tmp_path: Path, pg_factory: Callable[[], str]
-) -> None:
+def test_two_serve_processes_share_one_database(tmp_path: Path, pg_factory: Callable[[], str]) -> None:
     a, b = quick_pair(tmp_path, db_urls=(pg_factory(), pg_factory()))
     a2 = second_process(a, tmp_path)
     procs = (a, a2, b)
@@ -87,8 +85,7 @@ def test_two_serve_processes_share_one_database(
     b_node = Node.open(b.home)
     try:
         threads = [
-            threading.Thread(target=submit, args=(p, label))
-            for p, label in ((a, "first"), (a2, "second"))
+            threading.Thread(target=submit, args=(p, label)) for p, label in ((a, "first"), (a2, "second"))
         ]
         for t in threads:
             t.start()

@@ -39,9 +39,7 @@ def code_keys() -> set[str]:
     keys: set[str] = set()
     for path in SOURCES.glob("*.py"):
         keys.update(
-            re.findall(
-                r'"((?:ui|unit|cap|template|validation|banner|meta)\.[\w.-]+)"', path.read_text()
-            )
+            re.findall(r'"((?:ui|unit|cap|template|validation|banner|meta)\.[\w.-]+)"', path.read_text())
         )
     return keys
 
@@ -116,10 +114,7 @@ def test_every_schema_label_and_enum_value_is_translated(lang: str) -> None:
 
 
 def test_every_catalogue_has_the_same_message_ids() -> None:
-    ids = {
-        lang: {str(m.id) for m in read_catalogue(po_path(lang)) if m.id}
-        for lang in available_languages()
-    }
+    ids = {lang: {str(m.id) for m in read_catalogue(po_path(lang)) if m.id} for lang in available_languages()}
     every = set().union(*ids.values())
     for lang, have in ids.items():
         assert every - have == set(), f"{lang} lacks {sorted(every - have)}"
@@ -135,9 +130,7 @@ def test_translations_really_differ_from_english() -> None:
     assert not [
         k
         for k in en
-        if k.startswith(("field.", "enum."))
-        and en[k] == ru[k]
-        and k != "field.common.casualty.mmsi"
+        if k.startswith(("field.", "enum.")) and en[k] == ru[k] and k != "field.common.casualty.mmsi"
     ]
 
 

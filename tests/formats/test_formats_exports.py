@@ -32,9 +32,7 @@ def cap_schema() -> xmlschema.XMLSchema:
 def test_cap_alert_is_valid_against_the_official_xsd(
     cap_schema: xmlschema.XMLSchema, type_name: str, status: str
 ) -> None:
-    xml = to_cap(
-        envelope(type_name, status), "Norwegian Joint Headquarters", langs=("en", "nb", "ru")
-    )
+    xml = to_cap(envelope(type_name, status), "Norwegian Joint Headquarters", langs=("en", "nb", "ru"))
     cap_schema.validate(xml)
     root = ET.fromstring(xml)
     assert root.findtext("cap:status", namespaces=NS) == status.capitalize()

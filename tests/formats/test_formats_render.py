@@ -42,9 +42,7 @@ class Broken:
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("status", ["EXERCISE", "TEST"])
 @pytest.mark.parametrize("type_name", TYPES)
-def test_drill_traffic_carries_the_banner_in_every_output(
-    type_name: str, status: str, lang: str
-) -> None:
+def test_drill_traffic_carries_the_banner_in_every_output(type_name: str, status: str, lang: str) -> None:
     r = render(envelope(type_name, status), lang)
     banner = BANNERS[lang, status]
     assert r.banner == banner
@@ -121,9 +119,7 @@ def test_a_time_on_another_local_day_shows_the_utc_date() -> None:
 def test_numbers_and_areas_in_the_readers_locale() -> None:
     fields = {f.path: f.value for f in render(envelope("activity-notification"), "en").fields}
     assert fields["/forces/personnel"] == "3,500"
-    assert fields["/closures/0/area"].startswith(
-        "circle, radius 25 NM, centre 71°00.00′N 035°00.00′E"
-    )
+    assert fields["/closures/0/area"].startswith("circle, radius 25 NM, centre 71°00.00′N 035°00.00′E")
     assert fields["/area"].startswith("polygon: 70°30.00′N 033°00.00′E (70.50000, 33.00000); ")
     assert fields["/live_firing"] == "Yes"
     nb = {f.path: f.value for f in render(envelope("activity-notification"), "nb").fields}
@@ -183,14 +179,10 @@ def test_machine_translation_is_a_separate_unofficial_field() -> None:
 
 def test_no_translator_and_a_failing_one_are_said_plainly() -> None:
     r = render(envelope("general"), "en", translator=NoTranslator())
-    assert r.notes == [
-        "No translator configured: free text is shown in its original language only."
-    ]
+    assert r.notes == ["No translator configured: free text is shown in its original language only."]
     assert not any(f.unofficial for f in r.fields)
     r = render(envelope("general"), "en", translator=Broken())
-    assert r.notes == [
-        "Machine translation failed: translator at http://mt.invalid could not be reached"
-    ]
+    assert r.notes == ["Machine translation failed: translator at http://mt.invalid could not be reached"]
     with pytest.raises(UsageError, match="no translator configured"):
         NoTranslator().translate("x", "ru", "en")
 

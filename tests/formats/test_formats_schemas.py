@@ -332,7 +332,5 @@ def test_messages_name_the_field_and_what_is_expected(
 
 def test_an_impossible_date_is_reported_once() -> None:
     with pytest.raises(ValidationError) as info:
-        validate_body(
-            "incident-at-sea", 1, {**example("incident-at-sea"), "time": "2026-13-40T25:00:00Z"}
-        )
+        validate_body("incident-at-sea", 1, {**example("incident-at-sea"), "time": "2026-13-40T25:00:00Z"})
     assert [p for p, _ in info.value.problems] == ["/time"]

@@ -95,9 +95,7 @@ def test_errors_become_peer_errors(libretranslate: str) -> None:
     with pytest.raises(PeerError, match="answered 400: fi is not supported"):
         LibreTranslateTranslator(libretranslate, api_key=API_KEY).translate("x", "fi", "en")
     with pytest.raises(PeerError, match="could not be reached: ReadTimeout"):
-        LibreTranslateTranslator(libretranslate, api_key=API_KEY, timeout=0.2).translate(
-            "slow", "ru", "en"
-        )
+        LibreTranslateTranslator(libretranslate, api_key=API_KEY, timeout=0.2).translate("slow", "ru", "en")
 
 
 def test_unreachable_server_is_a_peer_error() -> None:

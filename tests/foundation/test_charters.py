@@ -50,10 +50,7 @@ def test_the_planned_example_goes_through_propose_and_accept(cli: Cli, pair: Pai
         "--out",
         proposal,
     )
-    assert (
-        "is open (planned)"
-        in cli.ok("--home", pair.b, "channel", "accept", proposal, "--out", back).out
-    )
+    assert "is open (planned)" in cli.ok("--home", pair.b, "channel", "accept", proposal, "--out", back).out
     cli.ok("--home", pair.a, "channel", "accept", back)
     shown = cli.ok("--home", pair.a, "channel", "show", "defence-leadership", "--json").json()
     assert shown["status"] == "planned"

@@ -113,9 +113,7 @@ def _write(pair: Pair, name: str, value: object) -> Path:
         ("key_id", "0000000000000000", "key id does not match the public key"),
     ],
 )
-def test_an_edited_card_is_refused(
-    cli: Cli, tmp_path: Path, field: str, value: str, what: str
-) -> None:
+def test_an_edited_card_is_refused(cli: Cli, tmp_path: Path, field: str, value: str, what: str) -> None:
     pair = make_pair(cli, tmp_path, "sqlite")
     # A third node, so that a valid card for an unknown name would otherwise be accepted.
     card = _card(pair)
@@ -143,13 +141,9 @@ def test_a_card_with_a_bad_signature_says_what_to_do(cli: Cli, pair: Pair) -> No
     assert snapshot(pair.a) == before
 
 
-def test_a_second_card_for_a_known_name_with_another_key(
-    cli: Cli, pair: Pair, tmp_path: Path
-) -> None:
+def test_a_second_card_for_a_known_name_with_another_key(cli: Cli, pair: Pair, tmp_path: Path) -> None:
     impostor = tmp_path / "impostor"
-    cli.ok(
-        "--home", impostor, "init", "--name", RU, "--party", "Russia", "--listen", "127.0.0.1:19443"
-    )
+    cli.ok("--home", impostor, "init", "--name", RU, "--party", "Russia", "--listen", "127.0.0.1:19443")
     cli.ok("--home", impostor, "identity", "--out", pair.files / "impostor.json")
     before = snapshot(pair.a)
     cli.fails(
@@ -280,9 +274,7 @@ def test_desk_errors(cli: Cli, pair: Pair) -> None:
         ),
     ],
 )
-def test_operator_errors(
-    cli: Cli, pair: Pair, args: list[str], password: str, what: str, todo: str
-) -> None:
+def test_operator_errors(cli: Cli, pair: Pair, args: list[str], password: str, what: str, todo: str) -> None:
     pw = pair.files / "pw"
     pw.write_text(password + "\n")
     before = snapshot(pair.a)

@@ -132,10 +132,7 @@ def test_channel_is_agreed_through_files(cli: Cli, pair: Pair) -> None:
     out = cli.ok("--home", pair.b, "channel", "accept", proposal, "--out", countersigned).out
     assert "channel direct-line is open (active)" in out
     assert sorted(json.loads(countersigned.read_text())["signatures"]) == [NO, RU]
-    assert (
-        "channel direct-line is open"
-        in cli.ok("--home", pair.a, "channel", "accept", countersigned).out
-    )
+    assert "channel direct-line is open" in cli.ok("--home", pair.a, "channel", "accept", countersigned).out
     # Accepting the same document again changes nothing.
     assert "already open" in cli.ok("--home", pair.a, "channel", "accept", countersigned).out
 
@@ -154,9 +151,7 @@ def test_channel_is_agreed_through_files(cli: Cli, pair: Pair) -> None:
     shown = cli.ok("--home", pair.b, "channel", "show", "direct-line", "--json").json()
     assert shown["history"] == []
     assert shown["charter_hash"] == a_list[0]["charter_hash"]
-    assert (
-        "signed by no-njhq, ru-nf" in cli.ok("--home", pair.a, "channel", "show", "direct-line").out
-    )
+    assert "signed by no-njhq, ru-nf" in cli.ok("--home", pair.a, "channel", "show", "direct-line").out
 
 
 def test_suspend_with_exemption_and_resume(cli: Cli, linked: Pair) -> None:
@@ -191,8 +186,7 @@ def test_suspend_with_exemption_and_resume(cli: Cli, linked: Pair) -> None:
     assert shown["status"] == "active"
     assert shown["exempt_types"] == []
     history = [
-        (h["record"]["status"], h["record"]["reason"], h["record"]["exempt_types"])
-        for h in shown["history"]
+        (h["record"]["status"], h["record"]["reason"], h["record"]["exempt_types"]) for h in shown["history"]
     ]
     assert history == [
         ("suspended", "2014 decision", ["incident-at-sea"]),
@@ -207,9 +201,7 @@ def test_suspend_with_exemption_and_resume(cli: Cli, linked: Pair) -> None:
 
 def test_send_inbox_and_verify(cli: Cli, linked: Pair) -> None:
     a = linked.a
-    first = cli.ok(
-        "--home", a, "send", "--channel", "direct-line", "--text", "Test of the line"
-    ).out
+    first = cli.ok("--home", a, "send", "--channel", "direct-line", "--text", "Test of the line").out
     message_id = first.strip()
     assert len(message_id) == 36
     drill = cli.ok(

@@ -41,9 +41,7 @@ def _send_three(cli: Cli, home: Path) -> list[str]:
 
 def _raw(conn: Connection, message_id: str) -> bytes:
     return bytes(
-        conn.execute(
-            text("select raw from envelopes where id = :i"), {"i": message_id}
-        ).scalar_one()
+        conn.execute(text("select raw from envelopes where id = :i"), {"i": message_id}).scalar_one()
     )
 
 
@@ -73,9 +71,7 @@ def _flip_signature_pad_bits(raw: bytes) -> bytes:
 def _flip_signature_middle(raw: bytes) -> bytes:
     sig = json.loads(raw)["signature"]
     middle = sig[40]
-    return raw.replace(
-        sig.encode(), (sig[:40] + ("A" if middle != "A" else "B") + sig[41:]).encode()
-    )
+    return raw.replace(sig.encode(), (sig[:40] + ("A" if middle != "A" else "B") + sig[41:]).encode())
 
 
 def _flip_hash_digit(raw: bytes) -> bytes:
@@ -193,17 +189,11 @@ def test_an_edited_status_record_is_caught(cli: Cli, linked: Pair) -> None:
     cli.ok("--home", linked.a, "verify")
     with connect(linked.a) as conn:
         raw = bytes(conn.execute(text("select raw from status_records")).scalar_one())
-        conn.execute(
-            text("update status_records set raw = :r"), {"r": raw.replace(b"storm", b"sturm")}
-        )
-    cli.fails(
-        "--home", linked.a, "verify", what=r"^status: signature on the status record", todo=None
-    )
+        conn.execute(text("update status_records set raw = :r"), {"r": raw.replace(b"storm", b"sturm")})
+    cli.fails("--home", linked.a, "verify", what=r"^status: signature on the status record", todo=None)
 
 
-def test_a_status_column_that_contradicts_the_signed_history_is_caught(
-    cli: Cli, linked: Pair
-) -> None:
+def test_a_status_column_that_contradicts_the_signed_history_is_caught(cli: Cli, linked: Pair) -> None:
     cli.ok("--home", linked.a, "channel", "suspend", "direct-line", "--reason", "storm")
     with connect(linked.a) as conn:
         conn.execute(text("update channels set status = 'active'"))

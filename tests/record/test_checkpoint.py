@@ -137,9 +137,7 @@ def test_cosign_and_verify() -> None:
     with pytest.raises(CheckpointError, match="does not verify"):
         verify_cosignature(body, line, future)
     # An Ed25519 note signature (type 0x01) by the same key is not a cosignature (0x04).
-    assert (
-        CosignatureVerifier(WITNESS, w.public).key_id != Ed25519Verifier(WITNESS, w.public).key_id
-    )
+    assert CosignatureVerifier(WITNESS, w.public).key_id != Ed25519Verifier(WITNESS, w.public).key_id
 
 
 def test_cosign_refuses_bad_input() -> None:
@@ -163,9 +161,7 @@ class Setup:
         self.log_key = SigningKeyPair.generate()
         self.witness_key = SigningKeyPair.generate()
         self.leaves = hashes(40)
-        self.witness = Witness(
-            WITNESS, self.witness_key, Ed25519Verifier(ORIGIN, self.log_key.public)
-        )
+        self.witness = Witness(WITNESS, self.witness_key, Ed25519Verifier(ORIGIN, self.log_key.public))
 
     def signed(self, size: int, leaves: list[bytes] | None = None) -> str:
         return sign_checkpoint(checkpoint_of(leaves or self.leaves, size), self.log_key)

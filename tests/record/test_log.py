@@ -65,9 +65,7 @@ def test_proofs_over_300_leaves(db_engine: Engine) -> None:
             for i in range(s):
                 proof = log.inclusion_proof(conn, i, s)
                 merkle.verify_inclusion(hashes[i], i, s, proof, roots[s])
-        pairs = [
-            (a, b) for b in (1, 2, 3, 4, 8, 9, 31, 32, 33, 150, 256, 300) for a in range(b + 1)
-        ]
+        pairs = [(a, b) for b in (1, 2, 3, 4, 8, 9, 31, 32, 33, 150, 256, 300) for a in range(b + 1)]
         for _ in range(300):
             a, b = sorted(rng.sample(range(n + 1), 2))
             pairs.append((a, b))
@@ -102,9 +100,7 @@ def test_batch_equals_single(db_engine: Engine) -> None:
             log.append_txn(conn, data(i), "k", str(i))
     with db_engine.begin() as conn:
         assert log.append_many_txn(conn, []) == range(0)
-        r = log.append_many_txn(
-            conn, [LeafEntry.from_data(data(i), "k", str(i)) for i in range(23, 70)]
-        )
+        r = log.append_many_txn(conn, [LeafEntry.from_data(data(i), "k", str(i)) for i in range(23, 70)])
         assert r == range(23, 70)
     hashes = [merkle.leaf_hash(data(i)) for i in range(70)]
     with db_engine.connect() as conn:
@@ -224,10 +220,7 @@ def test_concurrent_appenders_serialise(db_engine: Engine) -> None:
                     if i % 3 == 0:
                         log.append_many_txn(
                             conn,
-                            [
-                                LeafEntry.from_data(f"{w}-{i}-{j}".encode(), "k", "r")
-                                for j in range(3)
-                            ],
+                            [LeafEntry.from_data(f"{w}-{i}-{j}".encode(), "k", "r") for j in range(3)],
                         )
                     else:
                         log.append_txn(conn, f"{w}-{i}".encode(), "k", "r")

@@ -71,9 +71,7 @@ def memory_tree(leaves: list[bytes]) -> Callable[[int, int], bytes]:
     levels = [list(leaves)]
     while len(levels[-1]) > 1:
         below = levels[-1]
-        levels.append(
-            [merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)]
-        )
+        levels.append([merkle.node_hash(below[i], below[i + 1]) for i in range(0, len(below) - 1, 2)])
 
     def get_hash(level: int, index: int) -> bytes:
         return levels[level][index]
@@ -185,9 +183,7 @@ def test_error_messages() -> None:
     get_hash = memory_tree(hashes)
     root = merkle.root(8, get_hash)
     proof = merkle.inclusion_proof(2, 8, get_hash)
-    with pytest.raises(
-        ProofError, match=r"^inclusion proof has wrong size: expected 3 hashes, got 4$"
-    ):
+    with pytest.raises(ProofError, match=r"^inclusion proof has wrong size: expected 3 hashes, got 4$"):
         merkle.verify_inclusion(hashes[2], 2, 8, [*proof, proof[0]], root)
     with pytest.raises(ProofError, match=r"^root mismatch: calculated [0-9a-f]{64}, expected 00+$"):
         merkle.verify_inclusion(hashes[2], 2, 8, proof, bytes(32))

@@ -33,8 +33,7 @@ SPEC_NOTE = (
 GO_SKEY_MATERIAL = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"  # 0x01 || seed
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
 GO_TEXT = (
-    "If you think cryptography is the answer to your problem,\n"
-    "then you don't know what your problem is.\n"
+    "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
 )
 GO_NOTE = (
     GO_TEXT + "\n— PeterNeumann "
@@ -98,9 +97,7 @@ def test_unknown_keys_are_ignored_but_a_known_bad_one_rejects() -> None:
         base64.b64encode(sig.key_id.to_bytes(4, "big") + sig.signature).decode(),
         base64.b64encode(sig.key_id.to_bytes(4, "big") + bytes(64)).decode(),
     )
-    with pytest.raises(
-        NoteError, match=r"signature by a\.example \(key ID [0-9a-f]{8}\) is invalid"
-    ):
+    with pytest.raises(NoteError, match=r"signature by a\.example \(key ID [0-9a-f]{8}\) is invalid"):
         verify_note(add_signatures(forged, [Ed25519Signer("a.example", a)]), [va])
 
 

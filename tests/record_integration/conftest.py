@@ -55,9 +55,7 @@ def tamper_log(engine: Engine, value: bytes = b"\x01" * 32) -> None:
             conn.execute(update(log_leaves).where(log_leaves.c.idx == 0).values(leaf_hash=value))
         else:
             conn.execute(
-                update(log_nodes)
-                .where(log_nodes.c.level == level, log_nodes.c.idx == 0)
-                .values(hash=value)
+                update(log_nodes).where(log_nodes.c.level == level, log_nodes.c.idx == 0).values(hash=value)
             )
 
 

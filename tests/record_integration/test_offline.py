@@ -106,9 +106,7 @@ def test_proof_of_a_message_verifies_on_both_sides(nodes: Nodes, talked: dict[st
     assert verify_proof(wire(first), keyring(nodes)).acknowledgment is None
 
 
-def test_proof_of_a_new_message_says_it_is_not_witnessed_yet(
-    nodes: Nodes, talked: dict[str, Any]
-) -> None:
+def test_proof_of_a_new_message_says_it_is_not_witnessed_yet(nodes: Nodes, talked: dict[str, Any]) -> None:
     late = say(nodes.a, "after the last exchange")
     data, notes = make_proof(nodes.a, late.id)
     assert any("not cosigned by the counterpart yet" in n for n in notes)
@@ -137,14 +135,17 @@ def test_transcripts_of_both_sides_verify(nodes: Nodes, talked: dict[str, Any]) 
         assert kinds.count("envelope") == 6
 
 
-def test_transcript_of_a_suspended_channel_holds_its_status(
-    nodes: Nodes, talked: dict[str, Any]
-) -> None:
+def test_transcript_of_a_suspended_channel_holds_its_status(nodes: Nodes, talked: dict[str, Any]) -> None:
     from parley.channels.status import apply_status_record_txn, make_status_record
 
     record = make_status_record(
-        key=nodes.a.key, signer="node-a", channel=CHANNEL, status="suspended",
-        reason="exercise", effective="2026-01-01T00:00:00.000Z", exempt_types=["general"],
+        key=nodes.a.key,
+        signer="node-a",
+        channel=CHANNEL,
+        status="suspended",
+        reason="exercise",
+        effective="2026-01-01T00:00:00.000Z",
+        exempt_types=["general"],
     )
     for node in (nodes.a, nodes.b):
         with node.engine.begin() as conn:

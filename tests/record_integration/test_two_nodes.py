@@ -60,9 +60,7 @@ def fully_cosigned(node: NodeProcess, peer: str) -> bool:
         with engine.connect() as conn:
             size = log.size(conn)
             cosigned = conn.execute(
-                select(func.max(record_cosignatures.c.size)).where(
-                    record_cosignatures.c.cosigner == peer
-                )
+                select(func.max(record_cosignatures.c.size)).where(record_cosignatures.c.cosigner == peer)
             ).scalar()
     finally:
         engine.dispose()
@@ -151,9 +149,7 @@ def test_both_nodes_hold_each_others_cosigned_checkpoints(world: World) -> None:
                 assert size > 0
                 own = conn.execute(select(record_checkpoints.c.size)).scalars().all()
                 assert size in own
-                state = conn.execute(
-                    select(witness_state).where(witness_state.c.peer == peer)
-                ).one()
+                state = conn.execute(select(witness_state).where(witness_state.c.peer == peer)).one()
                 assert state.size is not None
                 assert state.size > 0
                 assert state.note.startswith(f"parley.{peer}\n")

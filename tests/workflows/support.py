@@ -89,9 +89,7 @@ def make_node(base: Path, name: str, party: str, clock: ManualClock, db_url: str
 
 
 def open_channel(pair: Pair, channel: str, types: list[str] | None = None) -> None:
-    text = BORDER_CHARTER.format(
-        id=channel, a=pair.a.name, b=pair.b.name, types=json.dumps(types or TYPES)
-    )
+    text = BORDER_CHARTER.format(id=channel, a=pair.a.name, b=pair.b.name, types=json.dumps(types or TYPES))
     doc = do_propose_channel(pair.a, charter_from_toml(text), pair.b.name)
     countersigned, _ = do_accept_channel(pair.b, doc.to_json())
     do_accept_channel(pair.a, countersigned.to_json())
@@ -120,9 +118,7 @@ def _unsent(src: Node, dst: Node) -> list[dict[str, Any]]:
         have = {
             (r.channel, int(r.seq))
             for r in conn.execute(
-                select(envelopes.c.channel, envelopes.c.seq).where(
-                    envelopes.c.sender_node == src.name
-                )
+                select(envelopes.c.channel, envelopes.c.seq).where(envelopes.c.sender_node == src.name)
             )
         }
     with src.engine.connect() as conn:
@@ -171,9 +167,7 @@ def deliver_control(src: Node, dst: Node) -> int:
             apply_status_record_txn(conn, record, dst.clock.now())
         with src.engine.begin() as conn:
             conn.execute(
-                update(control_outbox)
-                .where(control_outbox.c.id == r.id)
-                .values(delivered_at=src.clock.now())
+                update(control_outbox).where(control_outbox.c.id == r.id).values(delivered_at=src.clock.now())
             )
     return len(rows)
 

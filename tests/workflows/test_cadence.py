@@ -42,9 +42,7 @@ def test_held_meetings_move_the_due_dates_and_status_flags_the_lapse(sqlite_pair
     pair.clock.set(datetime(2026, 6, 1, tzinfo=UTC))
     hold(pair, "border-staff-2026", "2026-06-01T08:00:00Z", level="staff")
     hold(pair, "border-protocol-2026", "2026-08-10T08:00:00Z")
-    due = cadence_due(
-        "border-1949", CADENCE, list_meetings(a), CREATED, datetime(2027, 6, 1, tzinfo=UTC)
-    )
+    due = cadence_due("border-1949", CADENCE, list_meetings(a), CREATED, datetime(2027, 6, 1, tzinfo=UTC))
     assert [(d.kind, d.due, d.last_held, d.overdue) for d in due] == [
         ("protocol-meeting", "2027-08-10T08:00:00.000Z", "2026-08-10T08:00:00.000Z", False),
         # The staff meeting of June 2026 prepared the 2026 meeting, not the next one.
@@ -54,12 +52,8 @@ def test_held_meetings_move_the_due_dates_and_status_flags_the_lapse(sqlite_pair
     from parley.workflows.meetings import do_propose_meeting
     from tests.workflows.support import proposal
 
-    do_propose_meeting(
-        a, "border-1949", proposal("border-protocol-2027", start="2027-05-03T08:00:00Z")
-    )
-    due = cadence_due(
-        "border-1949", CADENCE, list_meetings(a), CREATED, datetime(2027, 3, 10, tzinfo=UTC)
-    )
+    do_propose_meeting(a, "border-1949", proposal("border-protocol-2027", start="2027-05-03T08:00:00Z"))
+    due = cadence_due("border-1949", CADENCE, list_meetings(a), CREATED, datetime(2027, 3, 10, tzinfo=UTC))
     assert (due[1].due, due[1].scheduled, due[1].overdue) == (
         "2027-03-03T08:00:00.000Z",
         None,

@@ -91,9 +91,7 @@ def test_incident_and_meeting_commands(
     minutes.write_text(json.dumps(protocol("border-protocol-2026", held_at="2026-06-11T08:05:00Z")))
     run(b, "meeting", "protocol", "border-protocol-2026", "--body-file", str(minutes))
     sync(pair)
-    assert "waiting for the other side's signature" in run(
-        a, "meeting", "sign", "border-protocol-2026"
-    )
+    assert "waiting for the other side's signature" in run(a, "meeting", "sign", "border-protocol-2026")
     sync(pair)
     assert "the protocol is AGREED" in run(b, "meeting", "sign", "border-protocol-2026")
     sync(pair)
@@ -120,9 +118,7 @@ def test_incident_and_meeting_commands(
     assert err == "error: no meeting 'nope' — see `parley meeting list`\n"
 
 
-def test_relationship_and_status_commands(
-    sqlite_pair: Pair, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_relationship_and_status_commands(sqlite_pair: Pair, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.workflows.support import open_channel
 
     pair = sqlite_pair

@@ -80,9 +80,7 @@ def test_a_border_incident_from_report_to_closure_is_the_same_on_both_nodes(any_
     assert get_incident(a, incident).phase == "acknowledged"
     assert get_incident(a, incident).acknowledgments[b.name]["operator"] == f"op-{b.name}"
 
-    request = respond(
-        pair, b, incident, "request-information", "Какая техника работала у знака?", "ru"
-    )
+    request = respond(pair, b, incident, "request-information", "Какая техника работала у знака?", "ru")
     sync(pair)
     respond(pair, a, incident, "provide-information", "En veihøvel fra entreprenøren.", "nb")
     sync(pair)

@@ -58,9 +58,7 @@ def hold(
 ) -> None:
     """A meeting proposed by a, accepted by b, its protocol drafted by a and signed by both."""
     a, b = pair.a, pair.b
-    do_propose_meeting(
-        a, CHANNEL, proposal(meeting_id, start=held_at[:11] + "08:00:00Z", level=level)
-    )
+    do_propose_meeting(a, CHANNEL, proposal(meeting_id, start=held_at[:11] + "08:00:00Z", level=level))
     sync(pair)
     do_accept_meeting(b, meeting_id)
     sync(pair)
@@ -74,9 +72,7 @@ def hold(
 
 
 def members(node: Node) -> dict[str, list[str]]:
-    return {
-        CHANNEL: sorted([node.name, *(p for p in ("no-border", "ru-border") if p != node.name)])
-    }
+    return {CHANNEL: sorted([node.name, *(p for p in ("no-border", "ru-border") if p != node.name)])}
 
 
 def test_propose_counter_accept_draft_amend_and_sign(any_pair: Pair, tmp_path: Path) -> None:
@@ -109,9 +105,7 @@ def test_propose_counter_accept_draft_amend_and_sign(any_pair: Pair, tmp_path: P
     )
     sync(pair)
     do_sign_protocol(b, "border-protocol-2026")  # b signs its own first draft …
-    amended = do_draft_protocol(
-        a, "border-protocol-2026", protocol("border-protocol-2026", actions=ACTIONS)
-    )
+    amended = do_draft_protocol(a, "border-protocol-2026", protocol("border-protocol-2026", actions=ACTIONS))
     assert draft.id in amended.refs
     sync(pair)
     state = get_meeting(a, "border-protocol-2026")
@@ -133,9 +127,7 @@ def test_propose_counter_accept_draft_amend_and_sign(any_pair: Pair, tmp_path: P
         do_draft_protocol(b, "border-protocol-2026", protocol("border-protocol-2026"))
 
     # The pure function over either record, and a rebuild, give the same state.
-    assert project_meetings(all_envelopes(a), members(a)) == project_meetings(
-        all_envelopes(b), members(b)
-    )
+    assert project_meetings(all_envelopes(a), members(a)) == project_meetings(all_envelopes(b), members(b))
     assert (
         project_meetings(all_envelopes(a), members(a))[(CHANNEL, "border-protocol-2026")].to_json()
         == sa.to_json()
@@ -201,9 +193,7 @@ def test_preparatory_meetings_and_agenda_references(sqlite_pair: Pair) -> None:
     pair = sqlite_pair
     a = pair.a
     with pytest.raises(NotFoundError, match="which this meeting prepares, is unknown here"):
-        do_propose_meeting(
-            a, CHANNEL, proposal("staff-2026", level="staff", prepares="border-protocol-2026")
-        )
+        do_propose_meeting(a, CHANNEL, proposal("staff-2026", level="staff", prepares="border-protocol-2026"))
     do_propose_meeting(a, CHANNEL, proposal("border-protocol-2026"))
     prep = do_propose_meeting(
         a, CHANNEL, proposal("staff-2026", level="staff", prepares="border-protocol-2026")

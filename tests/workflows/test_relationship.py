@@ -50,9 +50,7 @@ def test_suspend_everything_but_the_exempt_channels_and_types(sqlite_pair: Pair)
     assert kept == ["direct-line: exempt, stays active"]
     with pytest.raises(UsageError, match="needs a reason"):
         do_change_relationship(a, "suspend", RU, " ")
-    with pytest.raises(
-        UsageError, match=r"exempt channel\(s\) \['sar'\] are not channels with ru-border"
-    ):
+    with pytest.raises(UsageError, match=r"exempt channel\(s\) \['sar'\] are not channels with ru-border"):
         do_change_relationship(a, "suspend", RU, "x", exempt_channels=["sar"])
 
     # b sends on military-coop before it learns of the suspension: crossing the decision.
@@ -83,9 +81,7 @@ def test_suspend_everything_but_the_exempt_channels_and_types(sqlite_pair: Pair)
     # Exempt types keep flowing on a suspended channel.
     from tests.workflows.support import border_incident
 
-    do_send_message(
-        b, Draft("border-1949", DESK, "border-incident", "FLASH", "ACTUAL", border_incident())
-    )
+    do_send_message(b, Draft("border-1949", DESK, "border-incident", "FLASH", "ACTUAL", border_incident()))
 
     pair.clock.advance(86400)
     resumed = do_change_relationship(a, "resume", RU, "Talks resumed")

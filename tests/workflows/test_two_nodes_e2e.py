@@ -98,9 +98,7 @@ def open_border_line(tmp_path: Path, a: NodeProcess, b: NodeProcess) -> None:
 
     na, nb = Node.open(a.home), Node.open(b.home)
     try:
-        doc = do_propose_channel(
-            na, charter_from_toml(CHARTER.format(types=json.dumps(TYPES))), b.name
-        )
+        doc = do_propose_channel(na, charter_from_toml(CHARTER.format(types=json.dumps(TYPES))), b.name)
         countersigned, _ = do_accept_channel(nb, doc.to_json())
         do_accept_channel(na, countersigned.to_json())
     finally:
@@ -133,9 +131,7 @@ def test_incident_and_drill_between_two_processes(tmp_path: Path) -> None:
         wait_for("the close at b", lambda: holds(b, closed))
         wait_for(
             "equal projections",
-            lambda: (
-                projection(a) == projection(b) != [] and bool(projection(a)[0]["acknowledgments"])
-            ),
+            lambda: projection(a) == projection(b) != [] and bool(projection(a)[0]["acknowledgments"]),
         )
         (state,) = projection(a)
         assert state["phase"] == "closed"

@@ -51,9 +51,7 @@ class ErrorOut(BaseModel):
     hint: str | None = None
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 422)
-}
+ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorOut} for s in (400, 401, 403, 404, 409, 422)}
 Op = Annotated[Operator, Depends(current_operator)]
 
 
@@ -80,9 +78,15 @@ def create_app(service: Service) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [{"path": "/" + "/".join(str(p) for p in e["loc"][1:]), "message": e["msg"]} for e in exc.errors()]
+        problems = [
+            {"path": "/" + "/".join(str(p) for p in e["loc"][1:]), "message": e["msg"]} for e in exc.errors()
+        ]
         return JSONResponse(
-            {"error": "invalid_request", "message": "request does not match the API", "details": {"problems": problems}},
+            {
+                "error": "invalid_request",
+                "message": "request does not match the API",
+                "details": {"problems": problems},
+            },
             status_code=422,
         )
 
@@ -152,7 +156,8 @@ def create_app(service: Service) -> FastAPI:
                 await asyncio.wait_for(asyncio.gather(*waiters), timeout)
             except TimeoutError:
                 raise PeerError(
-                    f"message {env.id} is stored and queued, but not every peer receipted it within {timeout:g}s",
+                    f"message {env.id} is stored and queued, but not every peer "
+                    f"receipted it within {timeout:g}s",
                     code="receipt_timeout",
                     http_status=504,
                     hint="it will be delivered when the link allows; see GET /api/v1/status",
@@ -195,7 +200,9 @@ def audit(node: Any, actor: str, action: str, details: dict[str, Any]) -> None:
 
     with node.engine.begin() as conn:
         conn.execute(
-            insert(audit_log).values(at=node.clock.now(), actor=actor, action=action, details=json.dumps(details))
+            insert(audit_log).values(
+                at=node.clock.now(), actor=actor, action=action, details=json.dumps(details)
+            )
         )
 
 

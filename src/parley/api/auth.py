@@ -15,8 +15,11 @@ async def current_operator(request: Request) -> Operator:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         token = header[7:].strip()
-        return await service.db(operator_for_token, service.node, token)
+        operator: Operator = await service.db(operator_for_token, service.node, token)
+        return operator
     session_user = getattr(request.state, "operator", None)
     if isinstance(session_user, Operator):
         return session_user
-    raise AuthError("authentication required", hint="send Authorization: Bearer <token> (parley token issue USER)")
+    raise AuthError(
+        "authentication required", hint="send Authorization: Bearer <token> (parley token issue USER)"
+    )

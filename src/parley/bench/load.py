@@ -34,13 +34,19 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
 
 
 def message(i: int) -> dict[str, Any]:
-    return {"channel": "test-line", "type": "general", "body": {"text": f"benchmark message {i}", "lang": "en"}}
+    return {
+        "channel": "test-line",
+        "type": "general",
+        "body": {"text": f"benchmark message {i}", "lang": "en"},
+    }
 
 
 def sequential(target: Target, path: str, n: int, body: Any) -> list[float]:
     """``n`` requests one after another; their latencies in ms."""
     out = []
-    with httpx.Client(verify=pinned_client_context(target.cert_pem), headers=target.headers(), timeout=60) as c:
+    with httpx.Client(
+        verify=pinned_client_context(target.cert_pem), headers=target.headers(), timeout=60
+    ) as c:
         for i in range(n):
             payload = body(i) if callable(body) else body
             t = time.perf_counter()

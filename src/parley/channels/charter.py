@@ -156,7 +156,7 @@ def _charter_from_dict(raw: Any, where: str) -> Charter:
             raise UsageError(f"{where}: member {m!r} must be NODE/DESK", hint="e.g. no-njhq/duty-officer")
     if len(set(members)) != len(members):
         raise UsageError(f"{where}: members lists a desk twice")
-    if len({m.split('/')[0] for m in members}) < 2:
+    if len({m.split("/")[0] for m in members}) < 2:
         raise UsageError(f"{where}: a channel joins desks of two or more nodes")
     data["members"] = sorted(members)
     types = raw["types"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -120,4 +120,7 @@ def _with_status_record(conn: Connection, channel: Channel) -> Channel:
 
 
 def list_channels_txn(conn: Connection) -> list[Channel]:
-    return [_with_status_record(conn, _from_row(r)) for r in conn.execute(select(channels).order_by(channels.c.id))]
+    return [
+        _with_status_record(conn, _from_row(r))
+        for r in conn.execute(select(channels).order_by(channels.c.id))
+    ]

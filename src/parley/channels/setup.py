@@ -40,7 +40,9 @@ def do_propose_channel(node: Node, charter: Charter, peer: str | None = None) ->
     with node.engine.begin() as conn:
         if conn.execute(select(channels.c.id).where(channels.c.id == charter.id)).first():
             raise ConflictError(f"channel {charter.id!r} already exists", hint="choose another id")
-        if conn.execute(select(proposals.c.charter_hash).where(proposals.c.charter_hash == charter.hash)).first():
+        if conn.execute(
+            select(proposals.c.charter_hash).where(proposals.c.charter_hash == charter.hash)
+        ).first():
             raise ConflictError("this exact charter has already been proposed")
         conn.execute(
             insert(proposals).values(

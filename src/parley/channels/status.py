@@ -109,9 +109,7 @@ def parse_status_record(raw: Any, key_for: Any) -> StatusRecord:
     public: PublicKey | None = key_for(str(data["signer"]))
     if public is None:
         raise VerificationError("status", f"signer {data['signer']!r} is not a known node")
-    if not isinstance(raw["signature"], str) or not signing.verify(
-        "status", data, raw["signature"], public
-    ):
+    if not isinstance(raw["signature"], str) or not signing.verify("status", data, raw["signature"], public):
         raise VerificationError("status", "signature on the status record does not verify")
     return StatusRecord(data, raw["signature"])
 

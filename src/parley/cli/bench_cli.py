@@ -14,8 +14,14 @@ from rich.table import Table
 def bench(
     quick: bool = typer.Option(False, "--quick", help="A reduced run that takes about a minute."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the figures as JSON here."),
-    engine: list[str] = typer.Option([], "--engine", help="sqlite and/or postgresql (default: both, quick: sqlite)."),
-    pg: str = typer.Option("postgresql://postgres@127.0.0.1:5432", "--pg", help="PostgreSQL server (a database per node is created and dropped)."),
+    engine: list[str] = typer.Option(
+        [], "--engine", help="sqlite and/or postgresql (default: both, quick: sqlite)."
+    ),
+    pg: str = typer.Option(
+        "postgresql://postgres@127.0.0.1:5432",
+        "--pg",
+        help="PostgreSQL server (a database per node is created and dropped).",
+    ),
 ) -> None:
     """Start two nodes on loopback and measure latency, throughput, catch-up, record and memory."""
     from parley.bench.run import BenchPlan, run_bench
@@ -26,7 +32,9 @@ def bench(
     if engine:
         bad = set(engine) - {"sqlite", "postgresql"}
         if bad:
-            raise UsageError(f"unknown engine(s) {sorted(bad)}", hint="use --engine sqlite and/or --engine postgresql")
+            raise UsageError(
+                f"unknown engine(s) {sorted(bad)}", hint="use --engine sqlite and/or --engine postgresql"
+            )
         plan.engines = tuple(engine)
     err = Console(stderr=True)
     result = run_bench(plan, lambda line: err.print(f"[dim]{line}[/dim]"))
@@ -39,14 +47,27 @@ def bench(
 def print_report(r: dict[str, Any]) -> None:
     out = Console()
     m = r["machine"]
-    out.print(f"[bold]Parley benchmark[/bold] on {m['cores']} cores, {m['memory_gb']} GB, {m['system']}, Python {m['python']}")
+    out.print(
+        f"[bold]Parley benchmark[/bold] on {m['cores']} cores, {m['memory_gb']} GB, "
+        f"{m['system']}, Python {m['python']}"
+    )
     f = r["floor"]
     out.print(
         f"floor (HTTPS + one durable commit): p50 {f['latency_ms']['p50']} ms, "
         f"{f['throughput_per_s']} req/s with 8 clients"
     )
     t = Table(title="two nodes, end to end (submit on A → stored and verified at B → receipt at A)")
-    for col in ("engine", "p50 ms", "p90 ms", "p99 ms", "submitted/s", "receipted/s", "catch-up", "peak RSS MB", "× floor (p50, tput)"):
+    for col in (
+        "engine",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "submitted/s",
+        "receipted/s",
+        "catch-up",
+        "peak RSS MB",
+        "× floor (p50, tput)",
+    ):
         t.add_column(col)
     for kind, e in r["engines"].items():
         if "skipped" in e:
@@ -71,8 +92,14 @@ def print_report(r: dict[str, Any]) -> None:
         h.add_column(col)
     for kind, e in r["engines"].items():
         for row in e.get("history", []):
-            h.add_row(kind, f"{row['stored_messages']:,}", str(row["latency_ms"]["p50"]), str(row["latency_ms"]["p99"]),
-                      str(row["receipted_per_s"]), ", ".join(f"{k} {v}" for k, v in row["rss_peak_mb"].items()))
+            h.add_row(
+                kind,
+                f"{row['stored_messages']:,}",
+                str(row["latency_ms"]["p50"]),
+                str(row["latency_ms"]["p99"]),
+                str(row["receipted_per_s"]),
+                ", ".join(f"{k} {v}" for k, v in row["rss_peak_mb"].items()),
+            )
     out.print(h)
     rec = Table(title="record (Merkle log on SQLite)")
     for col in ("entries", "append/s", "inclusion proof ms", "consistency proof ms", "verify/s"):

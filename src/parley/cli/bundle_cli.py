@@ -38,9 +38,7 @@ def _write(out: Path, data: object) -> None:
 def export(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option("--out", help="Where to write the bundle (JSON).")],
-    channel: Annotated[
-        str, typer.Option("--channel", help="The channel whose traffic to carry.")
-    ] = "",
+    channel: Annotated[str, typer.Option("--channel", help="The channel whose traffic to carry.")] = "",
     peer: Annotated[str, typer.Option("--peer", help="The peer the bundle is for.")] = "",
     transcript: Annotated[
         bool,
@@ -103,8 +101,7 @@ def import_bundle(
         return
     if not result.changed:
         typer.echo(
-            f"nothing new from {result.origin} in {file} "
-            f"({result.duplicates} already held); nothing changed"
+            f"nothing new from {result.origin} in {file} ({result.duplicates} already held); nothing changed"
         )
         return
     typer.echo(

@@ -41,17 +41,21 @@ def propose(
 def accept(
     ctx: typer.Context,
     document: Path = typer.Argument(
-        ..., help="A proposal or countersigned charter (JSON file), or the channel id of a proposal received over the link."
+        ...,
+        help="A proposal or countersigned charter (JSON file), "
+        "or the channel id of a proposal received over the link.",
     ),
     out: Path | None = typer.Option(None, "--out", help="Where to write the countersigned charter."),
 ) -> None:
     """Check and countersign a proposed charter; open the channel once all have signed."""
-    from parley.channels.setup import do_accept_channel
-
-    from parley.channels.setup import find_proposal
+    from parley.channels.setup import do_accept_channel, find_proposal
 
     node = node_from(ctx)
-    raw = read_json_file(document) if document.exists() or "/" in str(document) or str(document).endswith(".json") else find_proposal(node, str(document))
+    raw = (
+        read_json_file(document)
+        if document.exists() or "/" in str(document) or str(document).endswith(".json")
+        else find_proposal(node, str(document))
+    )
     doc, opened = do_accept_channel(node, raw)
     if out is not None:
         _write(out, doc.to_json())
@@ -79,7 +83,9 @@ def channel_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
     if not chans:
         typer.echo("no channels yet: propose one with `parley channel propose`")
     for c in chans:
-        typer.echo(f"{c.id:28} {c.status:10} {c.charter.name_in('en')}  [{', '.join(c.charter.member_nodes)}]")
+        typer.echo(
+            f"{c.id:28} {c.status:10} {c.charter.name_in('en')}  [{', '.join(c.charter.member_nodes)}]"
+        )
 
 
 @channel_app.command("show")
@@ -97,12 +103,14 @@ def channel_show(ctx: typer.Context, channel: str, as_json: bool = typer.Option(
         return
     ch = c.charter
     typer.echo(f"{c.id}: {ch.name_in('en')} / {ch.name_in('nb')} / {ch.name_in('ru')}")
-    typer.echo(f"  status     {c.status}" + (f" (exempt: {', '.join(c.exempt_types)})" if c.exempt_types else ""))
+    typer.echo(
+        f"  status     {c.status}" + (f" (exempt: {', '.join(c.exempt_types)})" if c.exempt_types else "")
+    )
     typer.echo(f"  basis      {ch.data['basis']['agreement']} ({ch.data['basis']['date']})")
     typer.echo(f"  members    {', '.join(ch.members)}")
     typer.echo(f"  types      {', '.join(ch.types)}")
     typer.echo(f"  topics     {', '.join(ch.topics) or '-'}")
-    typer.echo(f"  deadlines  " + ", ".join(f"{k} {v}s" for k, v in ch.data['deadlines_s'].items()))
+    typer.echo("  deadlines  " + ", ".join(f"{k} {v}s" for k, v in ch.data["deadlines_s"].items()))
     typer.echo(f"  link test  every {ch.link_test_interval_s:g}s")
     typer.echo(f"  charter    {ch.hash} signed by {', '.join(sorted(c.document.signatures))}")
     typer.echo("  history    " + (f"{ch.data['initial_status']} at creation" if not hist else ""))
@@ -161,4 +169,7 @@ def proposals_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--js
         typer.echo("no pending proposals")
     for d in docs:
         waiting = sorted(set(d.charter.member_nodes) - set(d.signatures))
-        typer.echo(f"{d.charter.id:24} {d.charter.name_in('en')}  signed by {', '.join(sorted(d.signatures))}; waiting for {', '.join(waiting)}")
+        typer.echo(
+            f"{d.charter.id:24} {d.charter.name_in('en')}  signed by {', '.join(sorted(d.signatures))}; "
+            f"waiting for {', '.join(waiting)}"
+        )

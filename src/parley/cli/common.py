@@ -44,4 +44,6 @@ def read_json_file(path: Path) -> Any:
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file", hint="check the path") from None
     except ValueError as exc:
-        raise UsageError(f"{path} is not valid JSON: {exc}", hint="pass the file exactly as it was handed to you") from exc
+        raise UsageError(
+            f"{path} is not valid JSON: {exc}", hint="pass the file exactly as it was handed to you"
+        ) from exc

@@ -34,8 +34,7 @@ def operator_totp(
         return
     typer.echo(uri)
     typer.echo(
-        f"scan this into {user}'s authenticator app now; it is not shown again "
-        "(a new enrolment replaces it)",
+        f"scan this into {user}'s authenticator app now; it is not shown again (a new enrolment replaces it)",
         err=True,
     )
 

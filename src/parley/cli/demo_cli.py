@@ -14,10 +14,16 @@ from parley.errors import UsageError
 
 
 def demo(
-    scenario: str = typer.Option("barents", "--scenario", help="A built-in scenario name or a scenario file."),
+    scenario: str = typer.Option(
+        "barents", "--scenario", help="A built-in scenario name or a scenario file."
+    ),
     lang: str = typer.Option("en", "--lang", help="Narration language: nb | ru | en."),
-    keep: bool = typer.Option(False, "--keep", help="Leave both nodes running and print the console URLs and log-ins."),
-    workdir: Path | None = typer.Option(None, "--dir", help="Where to put the nodes' homes (default: a temporary directory)."),
+    keep: bool = typer.Option(
+        False, "--keep", help="Leave both nodes running and print the console URLs and log-ins."
+    ),
+    workdir: Path | None = typer.Option(
+        None, "--dir", help="Where to put the nodes' homes (default: a temporary directory)."
+    ),
 ) -> None:
     """Play the Barents scenario on two real nodes; exit non-zero if any step does not hold."""
     from parley.demo.runner import Demo, load_scenario

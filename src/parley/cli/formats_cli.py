@@ -68,12 +68,8 @@ def export_command(
 
 
 def template_command(
-    type: Annotated[
-        str, typer.Argument(metavar="TYPE", help="Message type, e.g. incident-at-sea.")
-    ],
-    lang: Annotated[
-        str, typer.Option("--lang", help="Language of the comments: nb, ru, en.")
-    ] = "en",
+    type: Annotated[str, typer.Argument(metavar="TYPE", help="Message type, e.g. incident-at-sea.")],
+    lang: Annotated[str, typer.Option("--lang", help="Language of the comments: nb, ru, en.")] = "en",
 ) -> None:
     """Print a commented TOML body of TYPE to fill in."""
     typer.echo(template(type, lang), nl=False)

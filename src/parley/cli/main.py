@@ -17,10 +17,19 @@ try:  # typer >= 0.20 vendors click; older typer uses the click package
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
-from parley.cli import bench_cli, channel_cli, demo_cli, console_cli, directory_cli, message_cli, node_cli, serve_cli
-from parley.cli import record_cli
-from parley.cli import workflows_cli
-from parley.cli import bundle_cli
+from parley.cli import (
+    bench_cli,
+    bundle_cli,
+    channel_cli,
+    console_cli,
+    demo_cli,
+    directory_cli,
+    message_cli,
+    node_cli,
+    record_cli,
+    serve_cli,
+    workflows_cli,
+)
 from parley.cli.common import State
 from parley.errors import ParleyError, ValidationError
 

@@ -21,10 +21,13 @@ def _read_body(body_file: Path) -> dict[str, Any]:
     try:
         body = tomllib.loads(text) if body_file.suffix == ".toml" else json.loads(text)
     except (ValueError, tomllib.TOMLDecodeError) as exc:
-        raise UsageError(f"{body_file} cannot be read: {exc}", hint="write the body as JSON or TOML (.toml)") from exc
+        raise UsageError(
+            f"{body_file} cannot be read: {exc}", hint="write the body as JSON or TOML (.toml)"
+        ) from exc
     if not isinstance(body, dict):
         raise UsageError(f"{body_file}: a body is a JSON object / TOML table")
-    return _plain(body)
+    plain: dict[str, Any] = _plain(body)
+    return plain
 
 
 def _plain(value: Any) -> Any:
@@ -39,7 +42,9 @@ def _plain(value: Any) -> Any:
         from parley.clock import format_time
 
         if value.tzinfo is None:
-            raise UsageError(f"time {value.isoformat()} has no timezone", hint="write times in UTC with a Z suffix")
+            raise UsageError(
+                f"time {value.isoformat()} has no timezone", hint="write times in UTC with a Z suffix"
+            )
         return format_time(value)
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -50,7 +55,9 @@ def send(
     ctx: typer.Context,
     channel: str = typer.Option(..., "--channel"),
     type_: str = typer.Option("general", "--type", help="Message type (see `parley schema list`)."),
-    desk: str = typer.Option("", "--desk", help="Sending desk (default: this node's only desk on the channel)."),
+    desk: str = typer.Option(
+        "", "--desk", help="Sending desk (default: this node's only desk on the channel)."
+    ),
     precedence: str = typer.Option("ROUTINE", "--precedence", help="FLASH | IMMEDIATE | PRIORITY | ROUTINE"),
     status: str = typer.Option("ACTUAL", "--status", help="ACTUAL | EXERCISE | TEST"),
     text: str = typer.Option("", "--text", help="Free text (for type general)."),
@@ -97,37 +104,9 @@ def inbox(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List received (or sent) messages, newest first."""
-    from sqlalchemy import select
+    from parley.messaging.views import list_messages
 
-    from parley.storage.tables import acknowledgments, envelopes
-
-    node = node_from(ctx)
-    q = (
-        select(envelopes, acknowledgments.c.operator, acknowledgments.c.acked_at)
-        .outerjoin(acknowledgments, acknowledgments.c.message_id == envelopes.c.id)
-        .where(envelopes.c.outgoing == outgoing, envelopes.c.type != "acknowledgment")
-        .order_by(envelopes.c.stored_at.desc(), envelopes.c.seq.desc())
-        .limit(limit)
-    )
-    if channel:
-        q = q.where(envelopes.c.channel == channel)
-    with node.reader.connect() as conn:
-        rows = conn.execute(q).all()
-    items = [
-        {
-            "id": r.id,
-            "channel": r.channel,
-            "from": f"{r.sender_node}/{r.sender_desk}",
-            "seq": r.seq,
-            "type": r.type,
-            "precedence": r.precedence,
-            "status": r.status,
-            "created": r.created,
-            "acknowledged_by": r.operator,
-            "acknowledged_at": r.acked_at,
-        }
-        for r in rows
-    ]
+    items = list_messages(node_from(ctx), outgoing, channel or None, limit)
     if as_json:
         print_json(items)
         return
@@ -136,7 +115,9 @@ def inbox(
     for i in items:
         drill = "" if i["status"] == "ACTUAL" else f" [{i['status']}]"
         ack = f"ack {i['acknowledged_by']}" if i["acknowledged_by"] else "unacknowledged"
-        typer.echo(f"{i['created']}  {i['precedence']:9} {i['type']:22} {i['from']:36} {i['id']}{drill}  {ack}")
+        typer.echo(
+            f"{i['created']}  {i['precedence']:9} {i['type']:22} {i['from']:36} {i['id']}{drill}  {ack}"
+        )
 
 
 def verify(
@@ -156,5 +137,6 @@ def verify(
     node = node_from(ctx)
     report = verify_store(node, progress=lambda n: typer.echo(f"  … {n} envelopes checked", err=True))
     typer.echo(
-        f"record intact: {report.envelopes} envelopes on {report.chains} chains, {report.receipts} receipts verified"
+        f"record intact: {report.envelopes} envelopes on {report.chains} chains, "
+        f"{report.receipts} receipts verified"
     )

@@ -12,7 +12,9 @@ from parley.cli.common import node_from, print_json
 
 def serve(
     ctx: typer.Context,
-    tick: float = typer.Option(1.0, "--tick", help="Seconds between background checks (link tests, deadlines, polling)."),
+    tick: float = typer.Option(
+        1.0, "--tick", help="Seconds between background checks (link tests, deadlines, polling)."
+    ),
     log_level: str = typer.Option("warning", "--log-level"),
 ) -> None:
     """Serve the operator API, the federation API and the console; run background work."""
@@ -36,7 +38,8 @@ def serve(
         log_level=log_level,
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=10,
+        # Peers keep connections alive; a shutdown should not wait for them to hang up.
+        timeout_graceful_shutdown=3,
     )
     typer.echo(f"{node.name} serving on {node.config.node.url}", err=True)
     uvicorn.Server(config).run()
@@ -56,14 +59,20 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     for p in st["peers"]:
         err = f"  last error: {p['last_error']}" if p["last_error"] else ""
         typer.echo(
-            f"  peer {p['peer']:20} outbox {p['outbox_depth']:6}  oldest unreceipted {p['oldest_unreceipted'] or '-'}{err}"
+            f"  peer {p['peer']:20} outbox {p['outbox_depth']:6}  "
+            f"oldest unreceipted {p['oldest_unreceipted'] or '-'}{err}"
         )
     for c in st["channels"]:
         rtt = f"{c['last_rtt_ms']:.1f} ms" if c["last_rtt_ms"] is not None else "-"
-        typer.echo(f"  channel {c['channel']:24} {c['status']:10} link to {c['peer']}: {c['link']:9} rtt {rtt}")
+        typer.echo(
+            f"  channel {c['channel']:24} {c['status']:10} link to {c['peer']}: {c['link']:9} rtt {rtt}"
+        )
     for o in st["overdue"]:
         side = "peer has not acknowledged" if o["outgoing"] else "NOT ACKNOWLEDGED HERE"
-        typer.secho(f"  OVERDUE {o['precedence']} {o['type']} {o['message_id']} due {o['due_at']} — {side}", fg="yellow")
+        typer.secho(
+            f"  OVERDUE {o['precedence']} {o['type']} {o['message_id']} due {o['due_at']} — {side}",
+            fg="yellow",
+        )
     for key, value in st.items():
         if key not in ("node", "party", "time", "peers", "channels", "overdue", "alarms") and value:
             typer.echo(f"  {key}: {value}")
@@ -93,6 +102,9 @@ def show(
     message_id: str = typer.Argument(...),
     lang: str = typer.Option("en", "--lang", help="nb | ru | en"),
     as_json: bool = typer.Option(False, "--json"),
+    fmt: str = typer.Option(
+        "text", "--format", help="text | cap (CAP 1.2 XML) | geojson (RFC 7946) | ical (RFC 5545)"
+    ),
 ) -> None:
     """Show a message in the reader's language, with its receipts and acknowledgment."""
     from parley.errors import UsageError
@@ -100,7 +112,26 @@ def show(
 
     if lang not in ("nb", "ru", "en"):
         raise UsageError(f"unknown language {lang!r}", hint="choose nb, ru or en")
-    detail: dict[str, Any] = message_detail(node_from(ctx), message_id, lang)
+    if fmt not in ("text", "cap", "geojson", "ical"):
+        raise UsageError(f"unknown format {fmt!r}", hint="choose text, cap, geojson or ical")
+    node = node_from(ctx)
+    detail: dict[str, Any] = message_detail(node, message_id, lang)
+    if fmt != "text":
+        import json
+        import sys
+
+        from parley.formats import exports
+
+        envelope = detail["wire"]["envelope"]
+        if fmt == "cap":
+            sys.stdout.write(exports.to_cap(envelope, node.name, langs=(lang,)))
+        elif fmt == "geojson":
+            sys.stdout.write(
+                json.dumps(exports.to_geojson(envelope, lang=lang), ensure_ascii=False, indent=2) + "\n"
+            )
+        else:
+            sys.stdout.write(exports.to_ical(envelope, lang=lang).decode())
+        return
     if as_json:
         print_json(detail)
         return
@@ -111,6 +142,9 @@ def show(
         typer.echo(f"receipted by {r['receiver']} at {r['receipted_at']}, acknowledgment due {r['due_at']}")
     a = detail["acknowledgment"]
     if a:
-        typer.echo(f"acknowledged by {a['operator']} ({a['node']}/{a['desk']}) at {a['at']}" + (" — LATE" if a["late"] else ""))
+        typer.echo(
+            f"acknowledged by {a['operator']} ({a['node']}/{a['desk']}) at {a['at']}"
+            + (" — LATE" if a["late"] else "")
+        )
     elif env["type"] != "acknowledgment":
         typer.echo("not acknowledged yet")

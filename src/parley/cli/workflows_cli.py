@@ -13,15 +13,11 @@ from parley.errors import UsageError
 incident_app = typer.Typer(
     help="Incidents: reported, answered and closed by signed messages.", no_args_is_help=True
 )
-meeting_app = typer.Typer(
-    help="Meetings, their agendas and co-signed protocols.", no_args_is_help=True
-)
+meeting_app = typer.Typer(help="Meetings, their agendas and co-signed protocols.", no_args_is_help=True)
 relationship_app = typer.Typer(
     help="Every channel with one peer at once (suspend, resume, …).", no_args_is_help=True
 )
-drill_app = typer.Typer(
-    help="Drills: a TEST FLASH message to the other side's duty desk, measured."
-)
+drill_app = typer.Typer(help="Drills: a TEST FLASH message to the other side's duty desk, measured.")
 
 LANG_OPTION = typer.Option("en", "--lang", help="Language of --text: nb, ru, en (or another tag).")
 
@@ -55,9 +51,7 @@ def incident_list(
     ctx: typer.Context,
     channel: str | None = typer.Option(None, "--channel"),
     open_only: bool = typer.Option(False, "--open", help="Only incidents not yet closed."),
-    drills: bool = typer.Option(
-        False, "--drills", help="Include drill-marked (EXERCISE) incidents."
-    ),
+    drills: bool = typer.Option(False, "--drills", help="Include drill-marked (EXERCISE) incidents."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List incidents, oldest first (real ones; --drills adds exercise incidents)."""
@@ -74,9 +68,7 @@ def incident_list(
 
 
 @incident_app.command("show")
-def incident_show(
-    ctx: typer.Context, incident: str, as_json: bool = typer.Option(False, "--json")
-) -> None:
+def incident_show(ctx: typer.Context, incident: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """Show an incident's state and every step on record."""
     from parley.workflows.incidents import get_incident
 
@@ -87,8 +79,7 @@ def incident_show(
     if s.drill:
         typer.secho(f"*** {s.status}: drill traffic, not a real incident ***", fg="red")
     typer.echo(
-        f"incident {s.id} on {s.channel}: {s.type}, "
-        f"opened by {s.opened_by}/{s.opened_desk} at {s.opened_at}"
+        f"incident {s.id} on {s.channel}: {s.type}, opened by {s.opened_by}/{s.opened_desk} at {s.opened_at}"
     )
     typer.echo(f"  phase        {s.phase}" + (f" ({s.outcome})" if s.outcome else ""))
     for node, at in sorted(s.receipts.items()):
@@ -106,9 +97,7 @@ def incident_show(
     for step in s.steps:
         mark = "" if step.applied else f"  (not applied: {step.note})"
         acks = "".join(f"  ack {a['operator']}" for a in step.acknowledged.values())
-        typer.echo(
-            f"  {step.at}  {step.node:12} {step.action:28} {step.text} [{step.lang}]{acks}{mark}"
-        )
+        typer.echo(f"  {step.at}  {step.node:12} {step.action:28} {step.text} [{step.lang}]{acks}{mark}")
 
 
 def _respond(
@@ -206,9 +195,7 @@ def incident_rebuild(ctx: typer.Context) -> None:
     from parley.workflows.projection import rebuild_workflows
 
     counts = rebuild_workflows(node_from(ctx))
-    typer.echo(
-        f"rebuilt {counts['incidents']} incidents and {counts['meetings']} meetings from the record"
-    )
+    typer.echo(f"rebuilt {counts['incidents']} incidents and {counts['meetings']} meetings from the record")
 
 
 # --- meetings ---------------------------------------------------------------------------
@@ -270,9 +257,7 @@ def meeting_show(
         typer.echo(f"  {m.accepted['at']}  accepted by {m.accepted['node']}")
     for d in m.drafts:
         signers = ", ".join(sorted(m.signatures.get(d["hash"], {}))) or "nobody yet"
-        typer.echo(
-            f"  {d['at']}  protocol draft {d['id']} by {d['node']} {d['hash']} signed by {signers}"
-        )
+        typer.echo(f"  {d['at']}  protocol draft {d['id']} by {d['node']} {d['hash']} signed by {signers}")
     if m.agreed:
         typer.echo(f"  protocol AGREED: {m.agreed['protocol']} ({m.agreed['hash']})")
     for i in m.ignored:
@@ -296,9 +281,7 @@ def meeting_propose(
     """Propose a meeting: time, place, level, delegations, agenda within the charter's topics."""
     from parley.workflows.meetings import do_propose_meeting
 
-    env = do_propose_meeting(
-        node_from(ctx), channel, _body(body_file), status=status.upper(), desk=desk
-    )
+    env = do_propose_meeting(node_from(ctx), channel, _body(body_file), status=status.upper(), desk=desk)
     typer.echo(f"proposed meeting {env.body['meeting_id']} ({env.id})")
 
 
@@ -332,9 +315,7 @@ def meeting_accept(
     """Accept the current proposal of a meeting as proposed."""
     from parley.workflows.meetings import do_accept_meeting
 
-    env = do_accept_meeting(
-        node_from(ctx), meeting, note=note, lang=_lang(lang), channel=channel, desk=desk
-    )
+    env = do_accept_meeting(node_from(ctx), meeting, note=note, lang=_lang(lang), channel=channel, desk=desk)
     typer.echo(f"accepted meeting {meeting} (proposal {env.body['proposal']})")
 
 
@@ -342,9 +323,7 @@ def meeting_accept(
 def meeting_protocol(
     ctx: typer.Context,
     meeting: str,
-    body_file: Annotated[
-        Path, typer.Option("--body-file", help="A meeting-protocol body (JSON or TOML).")
-    ],
+    body_file: Annotated[Path, typer.Option("--body-file", help="A meeting-protocol body (JSON or TOML).")],
     channel: str | None = typer.Option(None, "--channel"),
     desk: str | None = typer.Option(None, "--desk"),
 ) -> None:
@@ -410,9 +389,7 @@ def meeting_render(
     from parley.workflows.protocol_doc import render_protocol_html
 
     node = node_from(ctx)
-    out.write_text(
-        render_protocol_html(node, get_meeting(node, meeting, channel)), encoding="utf-8"
-    )
+    out.write_text(render_protocol_html(node, get_meeting(node, meeting, channel)), encoding="utf-8")
     typer.echo(f"wrote {out}")
 
 
@@ -526,9 +503,7 @@ def relationship_show(
     chans = channels_with(node, peer)
     hist = relationship_history(node, peer)
     if as_json:
-        print_json(
-            {"channels": [c.to_json() for c in chans], "history": [h.to_json() for h in hist]}
-        )
+        print_json({"channels": [c.to_json() for c in chans], "history": [h.to_json() for h in hist]})
         return
     for c in chans:
         ex = f" (exempt: {', '.join(c.exempt_types)})" if c.exempt_types else ""
@@ -573,9 +548,7 @@ def drill(
 def drill_report_command(
     ctx: typer.Context,
     drill_id: str,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Also write the report to this file.")
-    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Also write the report to this file.")] = None,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The after-action report of a drill: time to receipt and to acknowledgment."""
@@ -616,9 +589,7 @@ def report_command(
     first: int = typer.Option(..., "--from", help="First year."),
     last: int = typer.Option(..., "--to", help="Last year."),
     csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the table as CSV.")] = None,
-    chart: Annotated[
-        Path | None, typer.Option("--chart", help="Write a chart (.png or .svg).")
-    ] = None,
+    chart: Annotated[Path | None, typer.Option("--chart", help="Write a chart (.png or .svg).")] = None,
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Contact statistics per channel and year: meetings, messages, incidents, acks, uptime."""

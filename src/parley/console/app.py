@@ -115,9 +115,7 @@ class ConsoleSessionMiddleware:
                 bearer = _header(scope, b"authorization").lower().startswith("bearer ")
                 unsafe = scope.get("method", "GET") not in SAFE_METHODS
                 api_write = op is not None and path.startswith("/api/") and unsafe and not bearer
-                if api_write and not secrets.compare_digest(
-                    _header(scope, b"x-csrf-token"), session.csrf
-                ):
+                if api_write and not secrets.compare_digest(_header(scope, b"x-csrf-token"), session.csrf):
                     await _send_json(
                         send,
                         403,
@@ -168,11 +166,7 @@ class SecurityHeadersMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = str(scope.get("path", ""))
-        if (
-            scope["type"] != "http"
-            or not path.startswith("/console")
-            or path.startswith("/console/static/")
-        ):
+        if scope["type"] != "http" or not path.startswith("/console") or path.startswith("/console/static/"):
             await self.app(scope, receive, send)
             return
 
@@ -255,9 +249,7 @@ class ConsoleRoute(APIRoute):
             except ParleyError as exc:
                 op = getattr(request.state, "operator", None)
                 service: Service = request.app.state.service
-                page = Page(
-                    request, op, request_lang(request, op, service.node.config.console.default_lang)
-                )
+                page = Page(request, op, request_lang(request, op, service.node.config.console.default_lang))
                 return page.render("error.html", status=_status_of(exc), error=exc)
 
         return handler
@@ -273,12 +265,7 @@ def _to_login(request: Request) -> Response:
 
 def _safe_next(target: str | None) -> str:
     # Only paths of this console: never an open redirect to another site.
-    if (
-        not target
-        or not target.startswith("/console/")
-        or urlsplit(target).netloc
-        or target.startswith("//")
-    ):
+    if not target or not target.startswith("/console/") or urlsplit(target).netloc or target.startswith("//"):
         return "/console/"
     return target
 
@@ -323,9 +310,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
 
     async def check_csrf(request: Request, form: FormData | None = None) -> None:
         session: Session | None = getattr(request.state, "console_session", None)
-        sent = request.headers.get("x-csrf-token") or (
-            _first(form, "csrf") if form is not None else ""
-        )
+        sent = request.headers.get("x-csrf-token") or (_first(form, "csrf") if form is not None else "")
         if session is None or not sent or not secrets.compare_digest(sent, session.csrf):
             raise ForbiddenError(
                 "this form did not come from your console session (CSRF token missing or wrong)",
@@ -336,9 +321,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
     Op = Depends(operator)
 
     # --- log-in ------------------------------------------------------------------------
-    def login_page(
-        request: Request, error: str = "", status: int = 200, username: str = ""
-    ) -> Response:
+    def login_page(request: Request, error: str = "", status: int = 200, username: str = "") -> Response:
         token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
         resp = page(request).render(
             "login.html",
@@ -348,9 +331,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
             login_csrf=token,
             next=_safe_next(request.query_params.get("next")),
         )
-        resp.set_cookie(
-            LOGIN_CSRF_COOKIE, token, secure=True, httponly=True, samesite="strict", path="/"
-        )
+        resp.set_cookie(LOGIN_CSRF_COOKIE, token, secure=True, httponly=True, samesite="strict", path="/")
         return resp
 
     @router.get("/login")
@@ -377,9 +358,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
                 sessions.do_log_in, node, username, _first(form, "password"), _client(request)
             )
         except sessions.TooManyAttempts as exc:
-            await audit(
-                username or "-", "login_refused", {"reason": exc.code, "address": _client(request)}
-            )
+            await audit(username or "-", "login_refused", {"reason": exc.code, "address": _client(request)})
             return login_page(request, p.t("login.locked", hint=exc.hint), 429, username)
         except (AuthError, UsageError):
             await audit(username or "-", "login_failed", {"address": _client(request)})
@@ -400,9 +379,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
         session: Session | None = getattr(request.state, "console_session", None)
         if session is None or session.stage != "totp":
             return RedirectResponse("/console/login", status_code=303)
-        return page(request).render(
-            "totp.html", error="", next=_safe_next(request.query_params.get("next"))
-        )
+        return page(request).render("totp.html", error="", next=_safe_next(request.query_params.get("next")))
 
     @router.post("/login/totp")
     async def totp(request: Request) -> Response:
@@ -420,9 +397,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
             )
         except AuthError:
             pending: Session | None = getattr(request.state, "console_session", None)
-            await audit(
-                pending.username if pending else "-", "login_failed", {"second_factor": True}
-            )
+            await audit(pending.username if pending else "-", "login_failed", {"second_factor": True})
             return p.render(
                 "totp.html",
                 status=401,
@@ -552,9 +527,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
 
     async def compose_context(op: Operator, form: FormData) -> dict[str, Any]:
         chans = [
-            c
-            for c in await service.db(views.visible_channels, node, op)
-            if views.sending_desks(node, op, c)
+            c for c in await service.db(views.visible_channels, node, op) if views.sending_desks(node, op, c)
         ]
         channel_id = _first(form, "_channel") or (chans[0].id if len(chans) == 1 else "")
         channel = next((c for c in chans if c.id == channel_id), None)
@@ -567,9 +540,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
             "types": types,
             "type_name": type_name,
             "desks": desks,
-            "desk": _first(form, "_desk")
-            if _first(form, "_desk") in desks
-            else (desks[0] if desks else ""),
+            "desk": _first(form, "_desk") if _first(form, "_desk") in desks else (desks[0] if desks else ""),
             "precedence": _first(form, "_precedence")
             if _first(form, "_precedence") in PRECEDENCES
             else "ROUTINE",
@@ -596,13 +567,9 @@ def mount_console(app: FastAPI, service: Service) -> None:
             at, loose = problems_at(problems or [], fields)
             fields = builder.fields(form, at, op.lang)
         summary = [(f.dom_id, f.error) for top in fields for f in top.walk() if f.error]
-        return p.render(
-            "compose.html", status=status, c=ctx, fields=fields, loose=loose, summary=summary
-        )
+        return p.render("compose.html", status=status, c=ctx, fields=fields, loose=loose, summary=summary)
 
-    async def compose_check(
-        request: Request, op: Operator, form: FormData, *, send: bool
-    ) -> Response:
+    async def compose_check(request: Request, op: Operator, form: FormData, *, send: bool) -> Response:
         from parley.formats.registry import latest_version, validate_body
         from parley.messaging.send import Draft, do_send_message
 
@@ -611,9 +578,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
             raise ForbiddenError(f"{op.username} may not send on any channel (read-only role)")
         channel = ctx["channel"]
         if channel is None or not ctx["type_name"]:
-            raise UsageError(
-                "choose a channel and a message type first", hint="start again from Compose"
-            )
+            raise UsageError("choose a channel and a message type first", hint="start again from Compose")
         p = page(request, op)
         builder = FormBuilder(ctx["type_name"], p.cat)
         body, problems = builder.body(form)
@@ -624,9 +589,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
             return await compose_page(request, op, form, problems + list(exc.problems), status=422)
         if problems:
             return await compose_page(request, op, form, problems, status=422)
-        draft = Draft(
-            channel.id, ctx["desk"], ctx["type_name"], ctx["precedence"], ctx["status"], body
-        )
+        draft = Draft(channel.id, ctx["desk"], ctx["type_name"], ctx["precedence"], ctx["status"], body)
         if not send:
             envelope = {
                 "type": draft.type,
@@ -637,11 +600,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
                 "channel": channel.id,
                 "sender": {"node": node.name, "desk": draft.desk},
             }
-            langs = [
-                lg
-                for lg in channel.charter.data.get("languages", [])
-                if lg in LANGS and lg != op.lang
-            ]
+            langs = [lg for lg in channel.charter.data.get("languages", []) if lg in LANGS and lg != op.lang]
             previews = await service.db(_previews, envelope, langs or [op.lang])
             hidden = [(k, v) for k, vs in form.items() if k not in ("csrf", "action") for v in vs]
             return p.render("preview.html", c=ctx, previews=previews, hidden=hidden)
@@ -661,9 +620,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
     @router.get("/incidents")
     async def incidents(request: Request, op: Operator = Op) -> Response:
         data = await service.db(views.incidents, node, op)
-        return page(request, op).render(
-            "incidents.html", d=data, geojson=script_json(data["geojson"])
-        )
+        return page(request, op).render("incidents.html", d=data, geojson=script_json(data["geojson"]))
 
     @router.get("/meetings")
     async def meetings(request: Request, op: Operator = Op) -> Response:
@@ -694,9 +651,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
     # --- settings ------------------------------------------------------------------------------
     @router.get("/settings")
     async def settings(request: Request, op: Operator = Op) -> Response:
-        return page(request, op).render(
-            "settings.html", saved=request.query_params.get("saved") == "1"
-        )
+        return page(request, op).render("settings.html", saved=request.query_params.get("saved") == "1")
 
     @router.post("/settings")
     async def save_settings(request: Request, op: Operator = Op) -> Response:

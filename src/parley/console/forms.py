@@ -154,9 +154,7 @@ class FormBuilder:
             return f
         if "array" in types:
             return self._array(f, node, path, form, problems, lang)
-        return self._leaf(
-            node, path, label, required, form, problems, in_free_text=in_free_text, lang=lang
-        )
+        return self._leaf(node, path, label, required, form, problems, in_free_text=in_free_text, lang=lang)
 
     def _leaf(
         self,
@@ -171,9 +169,7 @@ class FormBuilder:
         lang: str = "en",
     ) -> Field:
         name = pointer(path)
-        f = Field(
-            "text", name, label, required, value=_first(form, name), error=problems.get(name, "")
-        )
+        f = Field("text", name, label, required, value=_first(form, name), error=problems.get(name, ""))
         if node is None:
             return f
         types = node.types
@@ -222,11 +218,7 @@ class FormBuilder:
             f.values = list(form.get(name) or [])
             f.options = [(str(v), self.cat.get(items.enum_key(v))) for v in items.enum]
             return f
-        if (
-            items is None
-            or not ("object" in items.types and items.properties)
-            or items.kind == "position"
-        ):
+        if items is None or not ("object" in items.types and items.properties) or items.kind == "position":
             f.widget = "lines"
             f.hint = self.cat.get("console.compose.lines_hint")
             if items is not None and items.kind in _HINT_KINDS:
@@ -279,9 +271,7 @@ class FormBuilder:
                 out[prop] = v
         if node.is_free_text() and path and "text" not in out:
             # A language chosen for text nobody wrote is not a field worth sending.
-            return (
-                {"lang": out["lang"]} if required and "lang" in out else ({} if required else None)
-            )
+            return {"lang": out["lang"]} if required and "lang" in out else ({} if required else None)
         if not out and not required:
             return None
         return out
@@ -341,9 +331,7 @@ class FormBuilder:
             return int(raw)
         if "number" in types and _NUMBER.match(raw):
             number = float(raw.replace(",", "."))
-            return (
-                int(number) if number.is_integer() and "." not in raw and "," not in raw else number
-            )
+            return int(number) if number.is_integer() and "." not in raw and "," not in raw else number
         return raw
 
     def _parse_area(self, name: str, form: FormData, problems: list[tuple[str, str]]) -> Any:
@@ -367,9 +355,7 @@ class FormBuilder:
         return {"polygon": corners}
 
 
-def problems_at(
-    problems: list[tuple[str, str]], fields: list[Field]
-) -> tuple[dict[str, str], list[str]]:
+def problems_at(problems: list[tuple[str, str]], fields: list[Field]) -> tuple[dict[str, str], list[str]]:
     """Problems by the pointer of the field that shows them, and those no field can show.
 
     A problem below a field that has no inputs of its own there (a corner of an area drawn

@@ -101,9 +101,7 @@ def record_failure(node: Node, username: str, address: str) -> None:
             conn.execute(insert(console_login_failures).values(subject=subject[:200], at=now))
         # Old failures say nothing any more: keep the table small.
         conn.execute(
-            delete(console_login_failures).where(
-                console_login_failures.c.at < now - 2 * FAILURE_WINDOW
-            )
+            delete(console_login_failures).where(console_login_failures.c.at < now - 2 * FAILURE_WINDOW)
         )
 
 
@@ -111,11 +109,7 @@ def record_failure(node: Node, username: str, address: str) -> None:
 def _new_session(node: Node, username: str, stage: str) -> tuple[str, Session]:
     now = node.clock.now()
     token = secrets.token_urlsafe(32)
-    lifetime = (
-        SECOND_FACTOR_TIME
-        if stage == "totp"
-        else timedelta(hours=node.config.console.session_hours)
-    )
+    lifetime = SECOND_FACTOR_TIME if stage == "totp" else timedelta(hours=node.config.console.session_hours)
     session = Session(username, secrets.token_urlsafe(32), stage, now + lifetime)
     with node.engine.begin() as conn:
         conn.execute(delete(console_sessions).where(console_sessions.c.expires_at < now))
@@ -133,9 +127,7 @@ def _new_session(node: Node, username: str, stage: str) -> tuple[str, Session]:
     return token, session
 
 
-def do_log_in(
-    node: Node, username: str, password: str, address: str
-) -> tuple[str, Session, Operator]:
+def do_log_in(node: Node, username: str, password: str, address: str) -> tuple[str, Session, Operator]:
     """Check the password and open a session (stage ``totp`` if a second factor is owed)."""
     if not username or not password:
         raise UsageError("enter your user name and password")
@@ -187,9 +179,7 @@ def do_second_factor(node: Node, token: str, code: str, address: str) -> tuple[s
             select(operators.c.totp_secret).where(operators.c.username == session.username)
         ).scalar_one_or_none()
         last = conn.execute(
-            select(console_totp_steps.c.last_step).where(
-                console_totp_steps.c.username == session.username
-            )
+            select(console_totp_steps.c.last_step).where(console_totp_steps.c.username == session.username)
         ).scalar_one_or_none()
     step = _matching_step(secret, code, node.clock.now()) if secret else None
     if step is None or (last is not None and step <= last):
@@ -199,9 +189,7 @@ def do_second_factor(node: Node, token: str, code: str, address: str) -> tuple[s
         )
     with node.engine.begin() as conn:
         if last is None:
-            conn.execute(
-                insert(console_totp_steps).values(username=session.username, last_step=step)
-            )
+            conn.execute(insert(console_totp_steps).values(username=session.username, last_step=step))
         else:
             conn.execute(
                 update(console_totp_steps)
@@ -229,20 +217,14 @@ def do_enrol_totp(node: Node, username: str) -> str:
     get_operator(node, username)
     secret = pyotp.random_base32()
     with node.engine.begin() as conn:
-        conn.execute(
-            update(operators).where(operators.c.username == username).values(totp_secret=secret)
-        )
+        conn.execute(update(operators).where(operators.c.username == username).values(totp_secret=secret))
         conn.execute(delete(console_totp_steps).where(console_totp_steps.c.username == username))
-    uri: str = pyotp.TOTP(secret).provisioning_uri(
-        name=f"{username}@{node.name}", issuer_name=TOTP_ISSUER
-    )
+    uri: str = pyotp.TOTP(secret).provisioning_uri(name=f"{username}@{node.name}", issuer_name=TOTP_ISSUER)
     return uri
 
 
 def do_remove_totp(node: Node, username: str) -> None:
     get_operator(node, username)
     with node.engine.begin() as conn:
-        conn.execute(
-            update(operators).where(operators.c.username == username).values(totp_secret=None)
-        )
+        conn.execute(update(operators).where(operators.c.username == username).values(totp_secret=None))
         conn.execute(delete(console_totp_steps).where(console_totp_steps.c.username == username))

@@ -30,7 +30,6 @@ from parley.status import node_status
 from parley.storage.tables import acknowledgments, envelopes
 
 INCIDENT_TYPES = ("incident-at-sea", "border-incident")
-MEETING_TYPES = ("meeting-proposal", "meeting-protocol")
 
 
 def sees_channel(node: Node, op: Operator, channel: Channel) -> bool:
@@ -61,9 +60,7 @@ def _titles(node: Node, ids: Sequence[str], lang: str) -> dict[str, str]:
     if not ids:
         return {}
     with node.reader.connect() as conn:
-        rows = conn.execute(
-            select(envelopes.c.id, envelopes.c.raw).where(envelopes.c.id.in_(ids))
-        ).all()
+        rows = conn.execute(select(envelopes.c.id, envelopes.c.raw).where(envelopes.c.id.in_(ids))).all()
     out = {}
     for r in rows:
         try:
@@ -98,15 +95,11 @@ def dashboard(node: Node, op: Operator) -> dict[str, Any]:
     with node.reader.connect() as conn:
         names = {c.id: c.charter.name_in(op.lang) for c in list_channels_txn(conn)}
     chans = [
-        dict(c, name=names.get(c["channel"], c["channel"]))
-        for c in st["channels"]
-        if c["channel"] in allowed
+        dict(c, name=names.get(c["channel"], c["channel"])) for c in st["channels"] if c["channel"] in allowed
     ]
     overdue = [o for o in st["overdue"] if o["channel"] in allowed]
     incoming = [
-        m
-        for m in messages(node, op, outgoing=False, limit=200)
-        if m["due_at"] and not m["acknowledged_by"]
+        m for m in messages(node, op, outgoing=False, limit=200) if m["due_at"] and not m["acknowledged_by"]
     ]
     outgoing = [m for m in messages(node, op, outgoing=True, limit=200) if not m["acknowledged_by"]]
     overdue_ids = {o["message_id"] for o in overdue}
@@ -127,9 +120,7 @@ def dashboard(node: Node, op: Operator) -> dict[str, Any]:
         "overdue": overdue,
         "channels": chans,
         "peers": st["peers"],
-        "unacked_in": sorted(
-            (m for m in incoming if m["id"] not in overdue_ids), key=lambda m: m["due_at"]
-        ),
+        "unacked_in": sorted((m for m in incoming if m["id"] not in overdue_ids), key=lambda m: m["due_at"]),
         "awaiting_out": [m for m in outgoing if m["id"] not in overdue_ids],
         "extra": extra,
     }
@@ -156,9 +147,7 @@ def message_page(node: Node, op: Operator, message_id: str) -> dict[str, Any]:
         and bool(sending_desks(node, op, channel))
     )
     receipts = [
-        dict(
-            r, receipted_text=when(r["receipted_at"], op.lang), due_text=when(r["due_at"], op.lang)
-        )
+        dict(r, receipted_text=when(r["receipted_at"], op.lang), due_text=when(r["due_at"], op.lang))
         for r in detail["receipts"]
     ]
     return {
@@ -203,9 +192,7 @@ def _author_language(env: Mapping[str, Any]) -> str | None:
     return found[0] if found and found[0] in ("nb", "ru", "en") else None
 
 
-def _envelopes_of(
-    node: Node, op: Operator, types: Sequence[str], limit: int = 500
-) -> list[dict[str, Any]]:
+def _envelopes_of(node: Node, op: Operator, types: Sequence[str], limit: int = 500) -> list[dict[str, Any]]:
     allowed = {c.id for c in visible_channels(node, op)}
     with node.reader.connect() as conn:
         rows = conn.execute(
@@ -238,7 +225,11 @@ def _envelopes_of(
 
 def incidents(node: Node, op: Operator) -> dict[str, Any]:
     """Incident reports (until the incident workflow lands: the reports themselves)."""
+    from parley.workflows.incidents import load_incidents_txn
+
     items = _envelopes_of(node, op, INCIDENT_TYPES)
+    with node.engine.connect() as conn:
+        states = {s.id: s for s in load_incidents_txn(conn, ids=[it["envelope"]["id"] for it in items])}
     rows = []
     for it in items:
         env = it["envelope"]
@@ -255,6 +246,7 @@ def incidents(node: Node, op: Operator) -> dict[str, Any]:
                 "created_text": when(env["created"], op.lang),
                 "acked_by": it["acked_by"],
                 "outgoing": it["outgoing"],
+                "phase": states[env["id"]].phase if env["id"] in states else None,
             }
         )
     features = to_feature_collection([it["envelope"] for it in items], lang=op.lang)
@@ -262,39 +254,57 @@ def incidents(node: Node, op: Operator) -> dict[str, Any]:
 
 
 def meetings(node: Node, op: Operator) -> dict[str, Any]:
-    """Meeting proposals with their agendas and protocols with who acknowledged them."""
+    """Meetings as the workflow projects them from the signed messages: the current
+    proposal with its agenda, the protocol, and which member nodes have signed it.
+    """
+    from parley.workflows.meetings import list_meetings
+
     cat = load_catalogue(op.lang)
+    chans = {c.id: c for c in visible_channels(node, op)}
     out = []
-    for it in _envelopes_of(node, op, MEETING_TYPES):
-        env = it["envelope"]
-        body = env["body"]
-        agenda = [
-            {
-                "item_id": a.get("item_id"),
-                "topic": a.get("topic"),
-                "title": (a.get("title") or {}).get("text", ""),
-            }
-            for a in body.get("agenda", [])
-        ]
+    for st in list_meetings(node):
+        channel = chans.get(st.channel)
+        if channel is None:
+            continue
+        proposal = st.proposal
+        protocol = st.protocol
+        signed = st.signatures.get(protocol["hash"], {}) if protocol else {}
+        level_key = f"enum.meeting-proposal.level.{st.level}"
         out.append(
             {
-                "id": env["id"],
-                "type": env["type"],
-                "type_label": cat.get(f"type.{env['type']}"),
-                "meeting_id": body.get("meeting_id", ""),
-                "start_text": when(body.get("start") or body.get("held_at"), op.lang),
-                "place": (body.get("place") or {}).get("name", ""),
-                "agenda": agenda,
+                "meeting_id": st.meeting_id,
+                "channel": channel.charter.name_in(op.lang),
+                "phase": st.phase,
+                "level": cat.get(level_key) if cat.has(level_key) else st.level,
+                "start_text": when(st.start, op.lang),
+                "place": (proposal.get("place") or {}).get("name", ""),
+                "proposal_id": st.current.get("id"),
+                "agenda": [
+                    {
+                        "item_id": a.get("item_id"),
+                        "topic": a.get("topic"),
+                        "title": (a.get("title") or {}).get("text", ""),
+                    }
+                    for a in proposal.get("agenda", [])
+                ],
+                "protocol_id": protocol["id"] if protocol else None,
+                "held_text": when(st.held_at, op.lang) if st.held_at else "",
                 "decisions": [
                     (d.get("item_id"), (d.get("text") or {}).get("text", ""))
-                    for d in body.get("decisions", [])
+                    for d in (protocol["body"].get("decisions", []) if protocol else [])
                 ],
-                "signed_text_hash": body.get("signed_text_hash"),
-                "from": env["sender"]["node"],
-                "outgoing": it["outgoing"],
-                "acked_by": it["acked_by"],
-                "acked_node": it["acked_node"],
-                "drill": env["status"] in ("EXERCISE", "TEST"),
+                "signatures": [
+                    {
+                        "node": n,
+                        "signed": n in signed,
+                        "at_text": when(signed[n]["at"], op.lang) if n in signed else "",
+                    }
+                    for n in channel.charter.member_nodes
+                ]
+                if protocol
+                else [],
+                "agreed": st.agreed is not None,
+                "drill": st.drill,
             }
         )
     return {"meetings": out}
@@ -352,9 +362,7 @@ def record(node: Node, limit: int = 5) -> dict[str, Any]:
         size = log.size(conn)
         root = log.root(conn).hex() if size else ""
         own = conn.execute(
-            select(
-                record_checkpoints.c.size, record_checkpoints.c.root, record_checkpoints.c.signed_at
-            )
+            select(record_checkpoints.c.size, record_checkpoints.c.root, record_checkpoints.c.signed_at)
             .order_by(record_checkpoints.c.size.desc())
             .limit(limit)
         ).all()

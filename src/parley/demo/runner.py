@@ -58,6 +58,7 @@ class Demo:
 
     def fill(self, value: Any) -> Any:
         if isinstance(value, str):
+
             def sub(m: re.Match[str]) -> str:
                 key = m.group(1)
                 if key not in self.vars:
@@ -84,7 +85,17 @@ class Demo:
                 node.cli_here("desk", "add", desk["name"], "--title", desk.get("title", ""))
             self.operators[spec["alias"]] = []
             for op in spec["operators"]:
-                node.cli_here("operator", "add", op["user"], "--desk", op["desk"], "--role", op["role"], "--password-file", str(pw))
+                node.cli_here(
+                    "operator",
+                    "add",
+                    op["user"],
+                    "--desk",
+                    op["desk"],
+                    "--role",
+                    op["role"],
+                    "--password-file",
+                    str(pw),
+                )
                 self.operators[spec["alias"]].append(op)
                 if op.get("lang"):
                     _set_lang(node, op["user"], op["lang"])
@@ -112,7 +123,16 @@ class Demo:
         charter.write_text(tomli_w.dumps(ch["charter"]))
         prop = self.base / f"proposal-{i}.json"
         counter = self.base / f"countersigned-{i}.json"
-        proposer.cli_here("channel", "propose", "--peer", self.nodes[others[0]].name, "--charter", str(charter), "--out", str(prop))
+        proposer.cli_here(
+            "channel",
+            "propose",
+            "--peer",
+            self.nodes[others[0]].name,
+            "--charter",
+            str(charter),
+            "--out",
+            str(prop),
+        )
         self.nodes[others[0]].cli_here("channel", "accept", str(prop), "--out", str(counter))
         proposer.cli_here("channel", "accept", str(counter))
         for change in ch.get("history", []):
@@ -179,7 +199,9 @@ class Demo:
         ms = (time.perf_counter() - t0) * 1000
         if "expect_error" in step:
             if r.status_code < 400 or step["expect_error"] not in r.text:
-                raise StepFailed(f"expected refusal {step['expect_error']!r}, got {r.status_code}: {r.text[:300]}")
+                raise StepFailed(
+                    f"expected refusal {step['expect_error']!r}, got {r.status_code}: {r.text[:300]}"
+                )
             err = r.json()
             self.say(f"  ✗ refused as expected: {err.get('message')}", "yellow")
             return
@@ -208,7 +230,10 @@ class Demo:
         proc = run_cli_here(node.home, *args, check=False)
         if "expect_error" in step:
             if proc.returncode == 0 or step["expect_error"] not in proc.stderr:
-                raise StepFailed(f"expected `parley {' '.join(args)}` to be refused with {step['expect_error']!r}; got {proc.returncode}: {proc.stderr or proc.stdout}")
+                raise StepFailed(
+                    f"expected `parley {' '.join(args)}` to be refused with {step['expect_error']!r}; "
+                    f"got {proc.returncode}: {proc.stderr or proc.stdout}"
+                )
             self.say(f"  ✗ refused as expected: {proc.stderr.strip().removeprefix('error: ')}", "yellow")
             return None
         if proc.returncode != 0:
@@ -225,21 +250,32 @@ class Demo:
                     raise StepFailed(f"no {pattern!r} in the output of `parley {' '.join(args)}`")
                 self.vars[var] = m.group(1)
         if step.get("show"):
-            self.console.print(Panel(proc.stdout.rstrip(), title=f"{node.name}: parley {' '.join(args[:2])}", expand=False))
+            self.console.print(
+                Panel(proc.stdout.rstrip(), title=f"{node.name}: parley {' '.join(args[:2])}", expand=False)
+            )
         return out
 
     def _expect(self, node: NodeProcess, step: dict[str, Any]) -> None:
         deadline = time.monotonic() + float(step.get("within", 15))
         want = self.fill(step.get("equals"))
         while True:
-            out = self._cli(node, {**step, "json": True, "save": {}})
+            try:
+                out = self._cli(node, {**step, "json": True, "save": {}})
+            except StepFailed:
+                # Not there yet (the message is still on its way): look again, until `within`.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+                continue
             got = _at(out, self.fill(step["path"]))
             ok = got == want if "equals" in step else _compare(got, step)
             if ok:
                 self.say(f"  ✓ {node.name}: {step['path']} = {got}", "green")
                 return
             if time.monotonic() > deadline:
-                raise StepFailed(f"{node.name}: expected {step['path']} {_describe(step, want)}, found {got!r}")
+                raise StepFailed(
+                    f"{node.name}: expected {step['path']} {_describe(step, want)}, found {got!r}"
+                )
             time.sleep(0.2)
 
     def _drain(self, node: NodeProcess, timeout: float) -> None:

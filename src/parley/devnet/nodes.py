@@ -24,7 +24,7 @@ import httpx
 from parley.federation.tls import pinned_client_context
 
 PARLEY = [sys.executable, "-m", "parley"]
-PASSWORD = "correct horse battery"
+PASSWORD = "correct horse battery"  # noqa: S105  (test and demo nodes only)
 
 
 def run_cli_here(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -43,7 +43,9 @@ def run_cli_here(home: Path, *args: str, check: bool = True) -> subprocess.Compl
     return proc
 
 
-def run_cli(home: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    home: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [*PARLEY, "--home", str(home), *args],
         capture_output=True,
@@ -79,7 +81,9 @@ class NodeProcess:
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
-        return httpx.Client(base_url=self.url, verify=pinned_client_context(self.cert()), headers=headers, timeout=timeout)
+        return httpx.Client(
+            base_url=self.url, verify=pinned_client_context(self.cert()), headers=headers, timeout=timeout
+        )
 
     def start(self, wait: float = 30.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
@@ -132,7 +136,10 @@ class NodeProcess:
 
     def send(self, channel: str, text: str, **extra: Any) -> dict[str, Any]:
         with self.client() as c:
-            r = c.post("/api/v1/messages", json={"channel": channel, "type": "general", "body": {"text": text, "lang": "en"}, **extra})
+            r = c.post(
+                "/api/v1/messages",
+                json={"channel": channel, "type": "general", "body": {"text": text, "lang": "en"}, **extra},
+            )
         assert r.status_code == 201, r.text
         out: dict[str, Any] = r.json()
         return out
@@ -144,12 +151,30 @@ def _free_port() -> int:
     return free_port()
 
 
-def init_node(base: Path, name: str, party: str, *, db_url: str | None = None, proxied: bool = False, tick: float = 0.2,
-              config: dict[str, dict[str, Any]] | None = None) -> NodeProcess:
+def init_node(
+    base: Path,
+    name: str,
+    party: str,
+    *,
+    db_url: str | None = None,
+    proxied: bool = False,
+    tick: float = 0.2,
+    config: dict[str, dict[str, Any]] | None = None,
+) -> NodeProcess:
     port = _free_port()
     advertised = _free_port() if proxied else port
     home = base / name
-    args = ["init", "--name", name, "--party", party, "--listen", f"127.0.0.1:{port}", "--url", f"https://127.0.0.1:{advertised}"]
+    args = [
+        "init",
+        "--name",
+        name,
+        "--party",
+        party,
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--url",
+        f"https://127.0.0.1:{advertised}",
+    ]
     if db_url:
         args += ["--database", db_url]
     run_cli_here(home, *args)
@@ -204,13 +229,24 @@ def make_pair(
         n.cli_here("desk", "add", "duty")
         pw = base / "pw"
         pw.write_text(PASSWORD)
-        n.cli_here("operator", "add", f"op-{n.name}", "--desk", "duty", "--role", "duty", "--password-file", str(pw))
+        n.cli_here(
+            "operator", "add", f"op-{n.name}", "--desk", "duty", "--role", "duty", "--password-file", str(pw)
+        )
         n.token = n.cli_here("token", "issue", f"op-{n.name}").stdout.strip()
     a.cli_here("peer", "add", str(base / "node-b.card.json"))
     b.cli_here("peer", "add", str(base / "node-a.card.json"))
     charter = base / "charter.toml"
     charter.write_text(CHARTER.format(id=channel, a=a.name, b=b.name, interval=interval, flash=flash))
-    a.cli_here("channel", "propose", "--peer", b.name, "--charter", str(charter), "--out", str(base / "proposal.json"))
+    a.cli_here(
+        "channel",
+        "propose",
+        "--peer",
+        b.name,
+        "--charter",
+        str(charter),
+        "--out",
+        str(base / "proposal.json"),
+    )
     b.cli_here("channel", "accept", str(base / "proposal.json"), "--out", str(base / "countersigned.json"))
     a.cli_here("channel", "accept", str(base / "countersigned.json"))
     return a, b

@@ -122,3 +122,9 @@ class FaultProxy:
 
         self._loop.call_soon_threadsafe(stop)
         self._thread.join(5)
+        if not self._thread.is_alive():
+            # Let the transports finish closing, then release the loop and its sockets.
+            self._loop.run_until_complete(asyncio.sleep(0))
+            if self._server is not None:
+                self._loop.run_until_complete(self._server.wait_closed())
+            self._loop.close()

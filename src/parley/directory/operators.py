@@ -97,7 +97,9 @@ def get_operator(node: Node, username: str) -> Operator:
 
 def list_operators(node: Node) -> list[Operator]:
     with node.reader.connect() as conn:
-        names = [r.username for r in conn.execute(select(operators.c.username).order_by(operators.c.username))]
+        names = [
+            r.username for r in conn.execute(select(operators.c.username).order_by(operators.c.username))
+        ]
     return [get_operator(node, n) for n in names]
 
 
@@ -146,9 +148,7 @@ def do_issue_token(node: Node, username: str, label: str = "") -> str:
 
 def operator_for_token(node: Node, token: str) -> Operator:
     with node.reader.connect() as conn:
-        row = conn.execute(
-            select(api_tokens).where(api_tokens.c.token_hash == _token_hash(token))
-        ).first()
+        row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == _token_hash(token))).first()
     if row is None or row.revoked:
         raise AuthError("invalid or revoked API token", hint="issue one with `parley token issue USER`")
     return get_operator(node, row.username)

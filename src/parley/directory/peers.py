@@ -44,9 +44,7 @@ def do_add_peer(node: Node, card_json: Any) -> tuple[Peer, bool]:
     """Verify and pin a card. Returns (peer, added) where added is False for a repeat."""
     card = parse_card(card_json)
     if card.name == node.name:
-        raise UsageError(
-            "that is this node's own card", hint="add the card of the other side's node"
-        )
+        raise UsageError("that is this node's own card", hint="add the card of the other side's node")
     with node.engine.begin() as conn:
         row = conn.execute(select(peers).where(peers.c.name == card.name)).first()
         if row is not None:

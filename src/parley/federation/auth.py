@@ -67,7 +67,11 @@ def verify_request(node: Node, method: str, path: str, headers: Any, body: bytes
     sig = headers.get(H_SIG)
     if not all(isinstance(v, str) and v for v in (origin, dest, time, nonce, sig)):
         raise AuthError("federation request is not signed", code="unsigned_request")
-    assert origin and dest and time and nonce and sig
+    assert isinstance(origin, str)
+    assert isinstance(dest, str)
+    assert isinstance(time, str)
+    assert isinstance(nonce, str)
+    assert isinstance(sig, str)
     public = node.key_for(origin)
     if public is None or origin == node.name:
         raise AuthError(f"{origin!r} is not a known peer", code="unknown_peer")
@@ -106,4 +110,6 @@ def _remember_nonce(node: Node, origin: str, nonce: str, now: datetime, skew: fl
             raise AuthError("request was already seen (replay)", code="replayed_request") from None
         # Forget nonces that can no longer be replayed (their time is outside the window).
         if secrets.randbelow(100) == 0:
-            conn.execute(delete(seen_requests).where(seen_requests.c.seen_at < now - timedelta(seconds=2 * skew)))
+            conn.execute(
+                delete(seen_requests).where(seen_requests.c.seen_at < now - timedelta(seconds=2 * skew))
+            )

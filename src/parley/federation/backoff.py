@@ -20,5 +20,7 @@ def backoff_delay(failures: int, initial: float, ceiling: float, rng: random.Ran
     return float(base * r)
 
 
-def next_attempt(now: datetime, failures: int, initial: float, ceiling: float, rng: random.Random | None = None) -> datetime:
+def next_attempt(
+    now: datetime, failures: int, initial: float, ceiling: float, rng: random.Random | None = None
+) -> datetime:
     return now + timedelta(seconds=backoff_delay(failures, initial, ceiling, rng))

@@ -137,20 +137,12 @@ def check_bundle(node: Node, raw: Any) -> dict[str, Any]:
         raise VerificationError("bundle", "bundle fields are wrong", code="malformed_bundle")
     for name in ("origin", "destination", "channel", "created"):
         if not isinstance(data[name], str):
-            raise VerificationError(
-                "bundle", f"bundle {name} must be a string", code="malformed_bundle"
-            )
+            raise VerificationError("bundle", f"bundle {name} must be a string", code="malformed_bundle")
     for name in ("envelopes", "receipts", "control"):
         if not isinstance(data[name], list):
-            raise VerificationError(
-                "bundle", f"bundle {name} must be a list", code="malformed_bundle"
-            )
+            raise VerificationError("bundle", f"bundle {name} must be a list", code="malformed_bundle")
     for item in data["control"]:
-        if (
-            not isinstance(item, dict)
-            or sorted(item) != ["kind", "payload"]
-            or item["kind"] not in ROUTES
-        ):
+        if not isinstance(item, dict) or sorted(item) != ["kind", "payload"] or item["kind"] not in ROUTES:
             raise VerificationError(
                 "bundle",
                 "a control entry is not a charter or status record",
@@ -170,9 +162,7 @@ def check_bundle(node: Node, raw: Any) -> dict[str, Any]:
             code="unknown_peer",
             hint="pin the peer's card first (parley peer add)",
         )
-    if not isinstance(raw["signature"], str) or not signing.verify(
-        "bundle", data, raw["signature"], public
-    ):
+    if not isinstance(raw["signature"], str) or not signing.verify("bundle", data, raw["signature"], public):
         raise VerificationError(
             "bundle",
             f"the bundle's signature does not verify with {origin}'s pinned key",
@@ -216,13 +206,9 @@ def _apply_control(node: Node, origin: str, kind: str, payload: Any) -> bool:
 
     record = parse_status_record(payload, node.key_for)
     if record.signer != origin:
-        raise RefusedError(
-            "a status record is delivered by the node that signed it", code="wrong_sender"
-        )
+        raise RefusedError("a status record is delivered by the node that signed it", code="wrong_sender")
     with node.engine.begin() as conn:
         ch = get_channel_txn(conn, record.channel)
         if origin not in ch.charter.member_nodes:
-            raise ForbiddenError(
-                f"{origin} is not a member of {record.channel}", code="not_a_member"
-            )
+            raise ForbiddenError(f"{origin} is not a member of {record.channel}", code="not_a_member")
         return apply_status_record_txn(conn, record, node.clock.now())

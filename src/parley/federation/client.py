@@ -51,7 +51,9 @@ class PeerClient:
         try:
             resp = await self._client.request(method, self.base + full, content=body, headers=headers)
         except httpx.HTTPError as exc:
-            raise PeerError(f"cannot reach {self.peer}: {type(exc).__name__}: {exc}", code="unreachable") from exc
+            raise PeerError(
+                f"cannot reach {self.peer}: {type(exc).__name__}: {exc}", code="unreachable"
+            ) from exc
         try:
             data = resp.json()
         except ValueError:

@@ -19,7 +19,9 @@ from parley.storage.tables import control_outbox
 ROUTES = {"charter": "/charters", "status": "/status-records"}
 
 
-def queue_control_txn(conn: Connection, node: Node, peers: list[str], kind: str, payload: dict[str, Any]) -> None:
+def queue_control_txn(
+    conn: Connection, node: Node, peers: list[str], kind: str, payload: dict[str, Any]
+) -> None:
     now = node.clock.now()
     for peer in peers:
         if peer == node.name:

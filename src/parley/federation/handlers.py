@@ -20,8 +20,12 @@ MAX_BATCH = 5000
 
 
 async def post_envelopes(service: Service, origin: str, payload: Any, request: Request) -> Any:
-    if not isinstance(payload, dict) or sorted(payload) != ["envelopes"] or not isinstance(payload["envelopes"], list):
-        raise UsageError("body must be {\"envelopes\": [...]}", code="malformed_request")
+    if (
+        not isinstance(payload, dict)
+        or sorted(payload) != ["envelopes"]
+        or not isinstance(payload["envelopes"], list)
+    ):
+        raise UsageError('body must be {"envelopes": [...]}', code="malformed_request")
     wires = payload["envelopes"]
     if len(wires) > MAX_BATCH:
         raise UsageError(f"at most {MAX_BATCH} envelopes per batch", code="batch_too_large", http_status=413)
@@ -30,10 +34,11 @@ async def post_envelopes(service: Service, origin: str, payload: Any, request: R
         result = await service.db(receive_batch, node, origin, wires)
     except GapError as gap:
         index = int(gap.details.get("index", 0))
+        channel, sender, got = gap.channel, gap.sender, gap.got
 
         def hold() -> None:
             with node.engine.begin() as conn:
-                hold_txn(conn, wires[index], gap.channel, gap.sender, gap.got, node.clock.now())
+                hold_txn(conn, wires[index], channel, sender, got, node.clock.now())
 
         await service.db(hold)
         service.schedule_gap_fetch(origin, gap.channel, gap.expected, gap.got - 1)

@@ -64,8 +64,10 @@ def answer_link_test(node: Node, origin: str, payload: Any) -> dict[str, Any]:
     if data["initiator"] != origin or data["responder"] != node.name:
         raise VerificationError("linktest", "link test names the wrong nodes", code="wrong_sender")
     public = node.key_for(origin)
-    if public is None or not isinstance(payload["signature"], str) or not signing.verify(
-        "linktest", data, payload["signature"], public
+    if (
+        public is None
+        or not isinstance(payload["signature"], str)
+        or not signing.verify("linktest", data, payload["signature"], public)
     ):
         raise VerificationError("linktest", "link-test signature does not verify")
     now = node.clock.now()
@@ -129,7 +131,9 @@ def due_tests(node: Node) -> list[tuple[str, str, float]]:
                 if peer == node.name:
                     continue
                 row = conn.execute(
-                    select(link_state.c.next_test_at).where(link_state.c.channel == ch.id, link_state.c.peer == peer)
+                    select(link_state.c.next_test_at).where(
+                        link_state.c.channel == ch.id, link_state.c.peer == peer
+                    )
                 ).first()
                 when = None if row is None else _aware(row.next_test_at)
                 if when is None or when <= now:
@@ -164,8 +168,15 @@ def last_completed(node: Node, channel: str, peer: str) -> dict[str, Any] | None
 
 
 def record_result(
-    node: Node, channel: str, peer: str, request: dict[str, Any], reply: Any, ok: bool, rtt_ms: float | None,
-    error: str | None, interval_s: float,
+    node: Node,
+    channel: str,
+    peer: str,
+    request: dict[str, Any],
+    reply: Any,
+    ok: bool,
+    rtt_ms: float | None,
+    error: str | None,
+    interval_s: float,
 ) -> LinkResult:
     now = node.clock.now()
     cfg = node.config.link_test
@@ -201,13 +212,17 @@ def record_result(
             if state != old_state:
                 values["since"] = now
             conn.execute(
-                update(link_state).where(link_state.c.channel == channel, link_state.c.peer == peer).values(**values)
+                update(link_state)
+                .where(link_state.c.channel == channel, link_state.c.peer == peer)
+                .values(**values)
             )
         _alarm_txn(conn, channel, peer, old_state, state, now, error)
     return LinkResult(channel, peer, ok, rtt_ms, state, error)
 
 
-def _alarm_txn(conn: Connection, channel: str, peer: str, old: str | None, new: str, now: datetime, error: str | None) -> None:
+def _alarm_txn(
+    conn: Connection, channel: str, peer: str, old: str | None, new: str, now: datetime, error: str | None
+) -> None:
     subject = f"{channel}/{peer}"
     if new == DOWN and old != DOWN:
         conn.execute(
@@ -241,7 +256,9 @@ async def run_link_test(service: Any, channel: str, peer: str, interval_s: float
         ok, error = True, None
     except ParleyError as exc:
         reply, rtt_ms, ok, error = None, None, False, exc.message
-    return await asyncio.to_thread(record_result, node, channel, peer, request, reply, ok, rtt_ms, error, interval_s)
+    return await asyncio.to_thread(
+        record_result, node, channel, peer, request, reply, ok, rtt_ms, error, interval_s
+    )
 
 
 def _check_reply(node: Node, peer: str, request: dict[str, Any], reply: Any) -> None:

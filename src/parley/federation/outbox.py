@@ -13,9 +13,8 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from parley.channels.registry import list_channels_txn
-from parley.messaging.receipts import receipted_upto_txn
 from parley.protocol.canonical import loads_strict
-from parley.storage.tables import chain_heads, envelopes
+from parley.storage.tables import chain_heads, envelopes, receipts
 
 
 @dataclass
@@ -30,20 +29,36 @@ class PendingChain:
 
 
 def channels_with_txn(conn: Connection, me: str, peer: str) -> list[str]:
-    return [c.id for c in list_channels_txn(conn) if me in c.charter.member_nodes and peer in c.charter.member_nodes]
+    return [
+        c.id
+        for c in list_channels_txn(conn)
+        if me in c.charter.member_nodes and peer in c.charter.member_nodes
+    ]
 
 
 def pending_chains_txn(conn: Connection, me: str, peer: str) -> list[PendingChain]:
+    """Chains of this node that ``peer`` has not fully receipted: two queries in all."""
+    heads = {
+        r.channel: int(r.seq)
+        for r in conn.execute(
+            select(chain_heads.c.channel, chain_heads.c.seq).where(chain_heads.c.sender_node == me)
+        )
+    }
+    if not heads:
+        return []
+    done = {
+        r.channel: int(r.upto)
+        for r in conn.execute(
+            select(receipts.c.channel, func.max(receipts.c.upto_seq).label("upto"))
+            .where(receipts.c.sender_node == me, receipts.c.receiver_node == peer)
+            .group_by(receipts.c.channel)
+        )
+    }
     out = []
     for channel in channels_with_txn(conn, me, peer):
-        head = conn.execute(
-            select(chain_heads.c.seq).where(chain_heads.c.channel == channel, chain_heads.c.sender_node == me)
-        ).scalar()
-        if not head:
-            continue
-        done = receipted_upto_txn(conn, channel, me, peer)
-        if head > done:
-            out.append(PendingChain(channel, done, int(head)))
+        head = heads.get(channel, 0)
+        if head > done.get(channel, 0):
+            out.append(PendingChain(channel, done.get(channel, 0), head))
     return out
 
 
@@ -75,7 +90,9 @@ def oldest_unreceipted_txn(conn: Connection, me: str, peer: str) -> str | None:
     for p in pending_chains_txn(conn, me, peer):
         created = conn.execute(
             select(func.min(envelopes.c.created)).where(
-                envelopes.c.channel == p.channel, envelopes.c.sender_node == me, envelopes.c.seq == p.receipted + 1
+                envelopes.c.channel == p.channel,
+                envelopes.c.sender_node == me,
+                envelopes.c.seq == p.receipted + 1,
             )
         ).scalar()
         if created and (oldest is None or created < oldest):

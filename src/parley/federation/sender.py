@@ -61,7 +61,11 @@ class PeerSender:
         with self.node.engine.begin() as conn:
             q = select(links.c.peer, links.c.next_attempt_at).where(
                 links.c.peer == self.peer,
-                or_(links.c.lease_owner.is_(None), links.c.lease_owner == self.owner, links.c.lease_until < now),
+                or_(
+                    links.c.lease_owner.is_(None),
+                    links.c.lease_owner == self.owner,
+                    links.c.lease_until < now,
+                ),
             )
             if conn.dialect.name == "postgresql":
                 q = q.with_for_update(skip_locked=True)
@@ -85,7 +89,9 @@ class PeerSender:
 
     def seconds_until_allowed(self) -> float:
         with self.node.reader.connect() as conn:
-            when = conn.execute(select(peer_links.c.next_attempt_at).where(peer_links.c.peer == self.peer)).scalar()
+            when = conn.execute(
+                select(peer_links.c.next_attempt_at).where(peer_links.c.peer == self.peer)
+            ).scalar()
         if when is None:
             return 0.0
         if when.tzinfo is None:  # SQLite hands back naive datetimes; they were stored as UTC
@@ -105,15 +111,21 @@ class PeerSender:
             conn.execute(
                 update(peer_links)
                 .where(peer_links.c.peer == self.peer)
-                .values(failures=0, next_attempt_at=None, last_error=None, last_success_at=self.node.clock.now())
+                .values(
+                    failures=0, next_attempt_at=None, last_error=None, last_success_at=self.node.clock.now()
+                )
             )
 
     def record_failure(self, error: str, *, refused: bool) -> None:
         cfg = self.node.config.federation
         with self.node.engine.begin() as conn:
-            failures = int(
-                conn.execute(select(peer_links.c.failures).where(peer_links.c.peer == self.peer)).scalar() or 0
-            ) + 1
+            failures = (
+                int(
+                    conn.execute(select(peer_links.c.failures).where(peer_links.c.peer == self.peer)).scalar()
+                    or 0
+                )
+                + 1
+            )
             ceiling_failures = 64 if refused else failures
             conn.execute(
                 update(peer_links)

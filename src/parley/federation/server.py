@@ -43,25 +43,37 @@ def federation_routes(service: Service) -> list[Route]:
             async for chunk in request.stream():
                 body += chunk
                 if len(body) > limit:
-                    return _error(UsageError(f"request larger than {limit} bytes", code="request_too_large", http_status=413))
+                    return _error(
+                        UsageError(
+                            f"request larger than {limit} bytes", code="request_too_large", http_status=413
+                        )
+                    )
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             try:
-                origin = await asyncio.to_thread(verify_request, service.node, method, path, request.headers, body)
+                origin = await asyncio.to_thread(
+                    verify_request, service.node, method, path, request.headers, body
+                )
                 payload: Any = None
                 if body:
                     try:
                         payload = loads_strict(body)
                     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-                        raise UsageError(f"request body is not valid JSON: {exc}", code="malformed_json") from None
+                        raise UsageError(
+                            f"request body is not valid JSON: {exc}", code="malformed_json"
+                        ) from None
                 answer = await handler(service, origin, payload, request)
             except ParleyError as exc:
                 return _error(exc)
             except IntegrityError:
                 # Another process stored the same thing a moment ago: safe to retry.
-                return JSONResponse({"error": "conflict_retry", "message": "concurrent write, retry"}, status_code=409)
+                return JSONResponse(
+                    {"error": "conflict_retry", "message": "concurrent write, retry"}, status_code=409
+                )
             except OperationalError as exc:
                 log.error("database unavailable: %s", exc)
-                return JSONResponse({"error": "unavailable", "message": "database unavailable"}, status_code=503)
+                return JSONResponse(
+                    {"error": "unavailable", "message": "database unavailable"}, status_code=503
+                )
             return JSONResponse(answer)
 
         return endpoint

@@ -42,6 +42,7 @@ def __getattr__(name: str) -> Any:
         return getattr(exports, name)
     raise AttributeError(name)
 
+
 __all__ = [
     "Catalogue",
     "LibreTranslateTranslator",

@@ -41,9 +41,7 @@ class Catalogue:
     test is what keeps the shipped catalogues free of gaps.
     """
 
-    def __init__(
-        self, lang: str, messages: Mapping[str, str], fallback: Catalogue | None = None
-    ) -> None:
+    def __init__(self, lang: str, messages: Mapping[str, str], fallback: Catalogue | None = None) -> None:
         self.lang = lang
         self.messages = dict(messages)
         self.fallback = fallback

@@ -215,9 +215,7 @@ def to_geojson(envelope: Mapping[str, Any], *, lang: str = "en") -> dict[str, An
     }
 
 
-def to_feature_collection(
-    envelopes: Iterable[Mapping[str, Any]], *, lang: str = "en"
-) -> dict[str, Any]:
+def to_feature_collection(envelopes: Iterable[Mapping[str, Any]], *, lang: str = "en") -> dict[str, Any]:
     """An RFC 7946 FeatureCollection of every message that has a position or area."""
     features = [to_geojson(e, lang=lang) for e in envelopes if _locations(e)]
     return {"type": "FeatureCollection", "features": features}

@@ -105,11 +105,7 @@ class _Describer:
         schema: Mapping[str, Any] = error.schema if isinstance(error.schema, Mapping) else {}
         if keyword == "required":
             have = instance if isinstance(instance, Mapping) else {}
-            return [
-                self.problem([*path, p], cat.get("validation.required"))
-                for p in value
-                if p not in have
-            ]
+            return [self.problem([*path, p], cat.get("validation.required")) for p in value if p not in have]
         if keyword == "additionalProperties":
             known = schema.get("properties", {})
             return [

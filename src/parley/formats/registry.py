@@ -134,9 +134,7 @@ def _schema(type_name: str, version: int | None) -> tuple[int, dict[str, Any]]:
         raise UsageError(f"schema version must be a whole number, not {version!r}")
     if version not in info.versions:
         have = ", ".join(str(v) for v in info.versions)
-        raise NotFoundError(
-            f"message type {type_name!r} has no version {version}", hint=f"versions: {have}"
-        )
+        raise NotFoundError(f"message type {type_name!r} has no version {version}", hint=f"versions: {have}")
     return version, _store().schemas[type_name, version]
 
 
@@ -164,9 +162,7 @@ def walker(type_name: str, version: int | None = None) -> SchemaWalker:
 @functools.cache
 def _validator(type_name: str, version: int) -> Draft202012Validator:
     schema = _store().schemas[type_name, version]
-    return Draft202012Validator(
-        schema, registry=_store().registry, format_checker=_format_checker()
-    )
+    return Draft202012Validator(schema, registry=_store().registry, format_checker=_format_checker())
 
 
 def validate_body(type_name: str, version: int | None, body: Any, lang: str = "en") -> None:

@@ -287,9 +287,7 @@ def _check_envelope(envelope: Mapping[str, Any]) -> None:
         raise UsageError(f"envelope lacks {', '.join(missing)}", hint="render a whole envelope")
 
 
-def render(
-    envelope: Mapping[str, Any], lang: str, *, translator: Translator | None = None
-) -> Rendered:
+def render(envelope: Mapping[str, Any], lang: str, *, translator: Translator | None = None) -> Rendered:
     """Render ``envelope`` for a reader of ``lang`` (``nb``, ``ru``, ``en`` …)."""
     _check_envelope(envelope)
     cat = load_catalogue(lang)

@@ -110,9 +110,7 @@ def primary_language(tag: str) -> str:
     return tag.split("-", 1)[0].lower()
 
 
-def machine_translate(
-    translator: Translator, text: str, source: str, target: str
-) -> MachineTranslation:
+def machine_translate(translator: Translator, text: str, source: str, target: str) -> MachineTranslation:
     """Translate ``text`` and label the result with its engine and languages."""
     translated = translator.translate(text, primary_language(source), primary_language(target))
     return MachineTranslation(translated, source, target, translator.engine)

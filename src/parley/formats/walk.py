@@ -82,9 +82,7 @@ class SchemaWalker:
 
     @property
     def root(self) -> Node:
-        return Node(
-            self.root_schema, None, self.type_name, (), self.root_schema.get("description", "")
-        )
+        return Node(self.root_schema, None, self.type_name, (), self.root_schema.get("description", ""))
 
     def resolve(self, schema: Schema, ctx: str, parts: tuple[str, ...]) -> Node:
         ref = schema.get("$ref")
@@ -92,9 +90,7 @@ class SchemaWalker:
         if isinstance(ref, str) and ref.startswith(COMMON_REF):
             name = ref[len(COMMON_REF) :]
             target: Schema = self.common["$defs"][name]
-            return Node(
-                target, name, "common", (name,), description or target.get("description", "")
-            )
+            return Node(target, name, "common", (name,), description or target.get("description", ""))
         if ref is not None:
             raise ValueError(f"{self.type_name}: unsupported $ref {ref!r}")
         return Node(schema, None, ctx, parts, description)
@@ -142,9 +138,7 @@ class SchemaWalker:
         if items is not None:
             yield from self._keys(items)
 
-    def find(
-        self, body: Any, kinds: tuple[str, ...]
-    ) -> Iterator[tuple[tuple[str | int, ...], Node, Any]]:
+    def find(self, body: Any, kinds: tuple[str, ...]) -> Iterator[tuple[tuple[str | int, ...], Node, Any]]:
         """Every value in ``body`` whose schema is one of the common ``kinds``, in schema order.
 
         Used to find the positions and areas of a message for maps and alert exports.

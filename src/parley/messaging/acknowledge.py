@@ -86,7 +86,9 @@ def do_acknowledge(node: Node, message_id: str, operator: Any, desk: str | None 
             raise UsageError("that message was sent by this node; the other side acknowledges it")
         if row.type == "acknowledgment":
             raise UsageError("acknowledgments are not themselves acknowledged")
-        if conn.execute(select(acknowledgments.c.ack_id).where(acknowledgments.c.message_id == message_id)).first():
+        if conn.execute(
+            select(acknowledgments.c.ack_id).where(acknowledgments.c.message_id == message_id)
+        ).first():
             raise ConflictError(f"message {message_id} is already acknowledged", hint="see `parley show`")
         channel = get_channel_txn(conn, row.channel)
         own = channel.charter.desks_of(node.name)
@@ -94,7 +96,8 @@ def do_acknowledge(node: Node, message_id: str, operator: Any, desk: str | None 
             candidates = [d for d in own if operator.can_act_on(d)]
             if not candidates:
                 raise ForbiddenError(
-                    f"{operator.username} has no duty, supervisor or admin role on a member desk of {row.channel}"
+                    f"{operator.username} has no duty, supervisor or admin role "
+                    f"on a member desk of {row.channel}"
                 )
             desk = candidates[0]
         if desk not in own:

@@ -38,9 +38,7 @@ def chain_head_txn(
     return None if row is None else (int(row.seq), str(row.hash))
 
 
-def store_envelope_txn(
-    conn: Connection, env: SignedEnvelope, *, outgoing: bool, stored_at: datetime
-) -> None:
+def store_envelope_txn(conn: Connection, env: SignedEnvelope, *, outgoing: bool, stored_at: datetime) -> None:
     """Append ``env`` to its chain; the caller has checked it continues the chain."""
     store_envelopes_txn(conn, [env], outgoing=outgoing, stored_at=stored_at)
 
@@ -84,7 +82,9 @@ def store_envelopes_txn(
         last[(env.channel, env.sender_node)] = env
     for key, env in last.items():
         if first[key].seq == 1:
-            conn.execute(insert(chain_heads).values(channel=key[0], sender_node=key[1], seq=env.seq, hash=env.hash))
+            conn.execute(
+                insert(chain_heads).values(channel=key[0], sender_node=key[1], seq=env.seq, hash=env.hash)
+            )
         else:
             conn.execute(
                 update(chain_heads)

@@ -50,13 +50,28 @@ def overdue_messages(node: Node) -> list[Overdue]:
         )
         .join(envelopes, envelopes.c.id == delivery.c.message_id)
         .outerjoin(acknowledgments, acknowledgments.c.message_id == delivery.c.message_id)
-        .where(and_(delivery.c.due_at.is_not(None), delivery.c.due_at <= now, acknowledgments.c.message_id.is_(None)))
+        .where(
+            and_(
+                delivery.c.due_at.is_not(None),
+                delivery.c.due_at <= now,
+                acknowledgments.c.message_id.is_(None),
+            )
+        )
         .order_by(delivery.c.due_at)
     )
     with node.reader.connect() as conn:
         rows = conn.execute(q).all()
     return [
-        Overdue(r.message_id, r.channel, r.type, r.precedence, r.status, r.receiver_node, r.due_at, bool(r.outgoing))
+        Overdue(
+            r.message_id,
+            r.channel,
+            r.type,
+            r.precedence,
+            r.status,
+            r.receiver_node,
+            r.due_at,
+            bool(r.outgoing),
+        )
         for r in rows
     ]
 
@@ -72,7 +87,9 @@ def escalate_overdue(node: Node, post: Any = None) -> list[Overdue]:
     desk = node.config.escalation.supervisor_desk or None
     for item in overdue_messages(node):
         with node.engine.begin() as conn:
-            if conn.execute(select(escalations.c.message_id).where(escalations.c.message_id == item.message_id)).first():
+            if conn.execute(
+                select(escalations.c.message_id).where(escalations.c.message_id == item.message_id)
+            ).first():
                 continue
             who = "the other side" if item.outgoing else "this node"
             conn.execute(
@@ -100,7 +117,9 @@ def escalate_overdue(node: Node, post: Any = None) -> list[Overdue]:
 
             with node.engine.begin() as conn:
                 conn.execute(
-                    update(escalations).where(escalations.c.message_id == item.message_id).values(webhook_status=status)
+                    update(escalations)
+                    .where(escalations.c.message_id == item.message_id)
+                    .values(webhook_status=status)
                 )
     return fresh
 
@@ -111,7 +130,9 @@ def _call_webhook(url: str, payload: dict[str, Any], post: Any) -> str:
     try:
         if post is not None:
             return str(post(url, payload))
-        resp = httpx.post(url, content=json.dumps(payload), headers={"content-type": "application/json"}, timeout=5)
+        resp = httpx.post(
+            url, content=json.dumps(payload), headers={"content-type": "application/json"}, timeout=5
+        )
         return f"{resp.status_code}"
     except Exception as exc:  # a webhook failing must not stop the watch
         return f"failed: {type(exc).__name__}: {exc}"[:200]

@@ -43,10 +43,7 @@ def verify_store(node: Node, progress: Callable[[int], None] | None = None) -> I
     report = IntegrityReport()
     with node.reader.connect() as conn:
         key_for = _key_lookup_txn(conn, node)
-        heads = {
-            (r.channel, r.sender_node): (int(r.seq), r.hash)
-            for r in conn.execute(select(chain_heads))
-        }
+        heads = {(r.channel, r.sender_node): (int(r.seq), r.hash) for r in conn.execute(select(chain_heads))}
         last: dict[tuple[str, str], tuple[int, str] | None] = {}
         # Streamed (a server-side cursor on PostgreSQL) for this query only, and closed even
         # when a check fails; conn.execution_options() would stream every later query too.
@@ -107,7 +104,11 @@ def verify_store(node: Node, progress: Callable[[int], None] | None = None) -> I
         for s in conn.execute(select(status_records)):
             rec = parse_status_record(loads_strict(s.raw), key_for)
             if (rec.id, rec.channel, rec.status, rec.signer, rec.effective) != (
-                s.id, s.channel, s.status, s.signer, s.effective
+                s.id,
+                s.channel,
+                s.status,
+                s.signer,
+                s.effective,
             ):
                 raise VerificationError(
                     "status", f"status record {s.id}: stored columns differ from the signed record"

@@ -20,9 +20,9 @@ from parley.channels.registry import get_channel_txn
 from parley.clock import format_time, parse_time
 from parley.errors import VerificationError
 from parley.messaging.receive import store_receipt_txn
-from parley.record.journal import buffered
 from parley.node import Node
 from parley.protocol.receipt import Receipt, parse_receipt
+from parley.record.journal import buffered
 from parley.storage.tables import delivery, envelopes, receipts
 
 

@@ -82,7 +82,9 @@ def check_envelope_against_channel(node: Node, channel: Channel, env: SignedEnve
             f"envelope {env.id} is from {env.sender_node}, but {origin} delivered it",
             code="wrong_sender",
         )
-    if env.sender_node not in charter.member_nodes or env.sender_desk not in charter.desks_of(env.sender_node):
+    if env.sender_node not in charter.member_nodes or env.sender_desk not in charter.desks_of(
+        env.sender_node
+    ):
         raise RefusedError(
             f"{env.sender_node}/{env.sender_desk} is not a member of channel {channel.id!r}",
             code="not_a_member",
@@ -161,7 +163,8 @@ def receive_batch(
                             continue
                         raise VerificationError(
                             "7 chain",
-                            f"{env.sender_node} signed two different envelopes at seq {env.seq} on {env.channel}",
+                            f"{env.sender_node} signed two different envelopes "
+                            f"at seq {env.seq} on {env.channel}",
                             code="chain_fork",
                             http_status=409,
                         )
@@ -263,7 +266,12 @@ def store_receipt_txn(conn: Connection, receipt: Receipt, now: datetime) -> None
             stored_at=now,
         )
     )
-    journal_txn(conn, "receipt", f"{receipt.channel}/{receipt.sender}/{receipt.receiver}/{receipt.upto_seq}", receipt.to_bytes())
+    journal_txn(
+        conn,
+        "receipt",
+        f"{receipt.channel}/{receipt.sender}/{receipt.receiver}/{receipt.upto_seq}",
+        receipt.to_bytes(),
+    )
 
 
 def hold_txn(conn: Connection, env_wire: Any, channel: str, sender: str, seq: int, now: datetime) -> None:
@@ -295,7 +303,7 @@ def release_held(node: Node, origin: str, channel: str) -> int:
             .order_by(held_envelopes.c.seq)
         ).all()
     done = 0 if head is None else head[0]
-    wires = []
+    wires: list[Any] = []
     for r in rows:
         if r.seq == done + 1 + len(wires):
             wires.append(json.loads(r.raw))

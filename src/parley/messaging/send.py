@@ -13,9 +13,9 @@ from typing import Any
 from parley.channels.registry import get_channel_txn
 from parley.errors import ForbiddenError, ParleyError, UsageError
 from parley.messaging.chains import chain_head_txn, store_envelope_txn
-from parley.record.journal import buffered
 from parley.node import Node
 from parley.protocol.envelope import PRECEDENCES, STATUSES, SignedEnvelope, build_envelope
+from parley.record.journal import buffered
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,7 @@ class Draft:
 def validate_draft(node: Node, draft: Draft, lang: str = "en") -> int:
     """Check everything that does not need the database; return the schema version."""
     if draft.precedence not in PRECEDENCES:
-        raise UsageError(
-            f"unknown precedence {draft.precedence!r}", hint=f"one of {', '.join(PRECEDENCES)}"
-        )
+        raise UsageError(f"unknown precedence {draft.precedence!r}", hint=f"one of {', '.join(PRECEDENCES)}")
     if draft.status not in STATUSES:
         raise UsageError(f"unknown status {draft.status!r}", hint=f"one of {', '.join(STATUSES)}")
     if draft.type == "acknowledgment":
@@ -47,9 +45,7 @@ def validate_draft(node: Node, draft: Draft, lang: str = "en") -> int:
     return version
 
 
-def do_send_message(
-    node: Node, draft: Draft, *, lang: str = "en", acting_for: Any = None
-) -> SignedEnvelope:
+def do_send_message(node: Node, draft: Draft, *, lang: str = "en", acting_for: Any = None) -> SignedEnvelope:
     """Sign and store ``draft``; nothing is stored if any check fails.
 
     ``acting_for`` is the Operator on whose behalf the node sends (None from the CLI run
@@ -59,7 +55,9 @@ def do_send_message(
         return send_txn(node, conn, draft, lang=lang, acting_for=acting_for)
 
 
-def do_send_many(node: Node, drafts: list[Draft], *, lang: str = "en", acting_for: Any = None) -> list[SignedEnvelope]:
+def do_send_many(
+    node: Node, drafts: list[Draft], *, lang: str = "en", acting_for: Any = None
+) -> list[SignedEnvelope]:
     """Sign and store several drafts in one transaction (one commit): all or none."""
     with node.engine.begin() as conn, buffered(conn):
         return [send_txn(node, conn, d, lang=lang, acting_for=acting_for) for d in drafts]
@@ -88,7 +86,9 @@ def do_send_group(node: Node, items: list[tuple[Draft, str, Any]]) -> list[Signe
     return out
 
 
-def send_txn(node: Node, conn: Any, draft: Draft, *, lang: str = "en", acting_for: Any = None) -> SignedEnvelope:
+def send_txn(
+    node: Node, conn: Any, draft: Draft, *, lang: str = "en", acting_for: Any = None
+) -> SignedEnvelope:
     """The checks, signature and storage of one draft, inside the caller's transaction."""
     if acting_for is not None and not acting_for.can_act_on(draft.desk):
         raise ForbiddenError(f"{acting_for.username} may not send for desk {draft.desk!r}")
@@ -125,7 +125,9 @@ def send_txn(node: Node, conn: Any, draft: Draft, *, lang: str = "en", acting_fo
     check_workflow_rules(channel, env, conn)
     store_envelope_txn(conn, env, outgoing=True, stored_at=now)
     if acting_for is not None:
-        audit_txn(conn, now, acting_for.username, "send", {"id": env.id, "channel": env.channel, "type": env.type})
+        audit_txn(
+            conn, now, acting_for.username, "send", {"id": env.id, "channel": env.channel, "type": env.type}
+        )
     return env
 
 

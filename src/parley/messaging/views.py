@@ -14,9 +14,20 @@ from parley.storage.tables import acknowledgments, delivery, envelopes
 
 def list_messages(node: Node, outgoing: bool, channel: str | None, limit: int) -> list[dict[str, Any]]:
     q = (
-        select(envelopes.c.id, envelopes.c.channel, envelopes.c.sender_node, envelopes.c.sender_desk,
-               envelopes.c.seq, envelopes.c.type, envelopes.c.precedence, envelopes.c.status,
-               envelopes.c.created, acknowledgments.c.operator, acknowledgments.c.acked_at, acknowledgments.c.late)
+        select(
+            envelopes.c.id,
+            envelopes.c.channel,
+            envelopes.c.sender_node,
+            envelopes.c.sender_desk,
+            envelopes.c.seq,
+            envelopes.c.type,
+            envelopes.c.precedence,
+            envelopes.c.status,
+            envelopes.c.created,
+            acknowledgments.c.operator,
+            acknowledgments.c.acked_at,
+            acknowledgments.c.late,
+        )
         .outerjoin(acknowledgments, acknowledgments.c.message_id == envelopes.c.id)
         .where(envelopes.c.outgoing == outgoing, envelopes.c.type != "acknowledgment")
         .order_by(envelopes.c.stored_at.desc(), envelopes.c.seq.desc())
@@ -68,7 +79,13 @@ def message_detail(node: Node, message_id: str, lang: str) -> dict[str, Any]:
         "receipts": receipts,
         "acknowledgment": None
         if ack is None
-        else {"node": ack.node, "operator": ack.operator, "desk": ack.desk, "at": ack.acked_at, "late": ack.late},
+        else {
+            "node": ack.node,
+            "operator": ack.operator,
+            "desk": ack.desk,
+            "at": ack.acked_at,
+            "late": ack.late,
+        },
     }
     if env.type != "acknowledgment":
         try:

@@ -81,9 +81,7 @@ def parse_card(data: Any) -> IdentityCard:
             f"identity card must have exactly the fields {', '.join(CARD_FIELDS)}",
             hint="ask the other side for the output of `parley identity`",
         )
-    if any(not isinstance(card[f], str) for f in CARD_FIELDS) or not isinstance(
-        data["signature"], str
-    ):
+    if any(not isinstance(card[f], str) for f in CARD_FIELDS) or not isinstance(data["signature"], str):
         raise UsageError(
             "every field of an identity card is a string",
             hint="ask the other side for the output of `parley identity`",

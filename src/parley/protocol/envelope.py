@@ -12,8 +12,8 @@ On the wire an envelope travels as ``{"envelope": {...}, "hash": "sha256:…",
 
 from __future__ import annotations
 
-import uuid
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any

@@ -105,7 +105,5 @@ class SigningKeyPair:
     def load(cls, path: Path) -> SigningKeyPair:
         mode = path.stat().st_mode & 0o777
         if mode & 0o077:
-            raise PermissionError(
-                f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}"
-            )
+            raise PermissionError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
         return cls(unb64(path.read_text().strip()))

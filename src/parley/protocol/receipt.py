@@ -55,7 +55,14 @@ class Receipt:
 
 
 def make_receipt(
-    *, key: SigningKeyPair, receiver: str, channel: str, sender: str, upto_seq: int, upto_hash: str, received_at: str
+    *,
+    key: SigningKeyPair,
+    receiver: str,
+    channel: str,
+    sender: str,
+    upto_seq: int,
+    upto_hash: str,
+    received_at: str,
 ) -> Receipt:
     data = {
         "kind": "receipt",
@@ -81,5 +88,7 @@ def parse_receipt(raw: Any, key_for: Any) -> Receipt:
     if public is None:
         raise VerificationError("receipt", f"receiver {data['receiver']!r} is not a known node")
     if not isinstance(raw["signature"], str) or not signing.verify("receipt", data, raw["signature"], public):
-        raise VerificationError("receipt", f"signature of {data['receiver']!r} on the receipt does not verify")
+        raise VerificationError(
+            "receipt", f"signature of {data['receiver']!r} on the receipt does not verify"
+        )
     return Receipt(data, raw["signature"])

@@ -15,9 +15,7 @@ from parley.protocol.keys import PublicKey, SigningKeyPair, b64, unb64
 PROTOCOL = "parley/1"
 
 # Every kind of signed object; see docs/protocol.md §Signatures.
-KINDS = frozenset(
-    {"envelope", "receipt", "card", "charter", "status", "request", "linktest", "bundle"}
-)
+KINDS = frozenset({"envelope", "receipt", "card", "charter", "status", "request", "linktest", "bundle"})
 
 
 def signing_input(kind: str, payload: Any) -> bytes:

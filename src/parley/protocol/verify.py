@@ -153,9 +153,7 @@ def check_chain_link(signed: SignedEnvelope, previous: tuple[int, str] | None) -
     last_seq, last_hash = previous
     if signed.seq != last_seq + 1:
         code = "sequence_gap" if signed.seq > last_seq + 1 else "sequence_old"
-        raise VerificationError(
-            "7 chain", f"expected seq {last_seq + 1}, got {signed.seq}", code=code
-        )
+        raise VerificationError("7 chain", f"expected seq {last_seq + 1}, got {signed.seq}", code=code)
     if signed.prev != last_hash:
         raise VerificationError(
             "7 chain",

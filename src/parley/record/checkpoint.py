@@ -84,9 +84,7 @@ class Checkpoint:
 
     def __post_init__(self) -> None:
         if not self.origin or "\n" in self.origin:
-            raise CheckpointError(
-                f"a checkpoint origin must be one non-empty line: {self.origin!r}"
-            )
+            raise CheckpointError(f"a checkpoint origin must be one non-empty line: {self.origin!r}")
         if self.size < 0:
             raise CheckpointError(f"a tree size must not be negative: {self.size}")
         if len(self.root) != merkle.HASH_SIZE:
@@ -100,9 +98,7 @@ class Checkpoint:
     def body(self) -> str:
         """The note text: origin, size, base64 root and extensions, each ending in a newline."""
         root_b64 = base64.b64encode(self.root).decode("ascii")
-        return "".join(
-            f"{line}\n" for line in (self.origin, str(self.size), root_b64, *self.extensions)
-        )
+        return "".join(f"{line}\n" for line in (self.origin, str(self.size), root_b64, *self.extensions))
 
     @classmethod
     def parse(cls, body: str) -> Checkpoint:
@@ -130,9 +126,7 @@ class Checkpoint:
         return cls(origin, int(size_line), root, tuple(extensions))
 
 
-def sign_checkpoint(
-    checkpoint: Checkpoint, keypair: SigningKeyPair, name: str | None = None
-) -> str:
+def sign_checkpoint(checkpoint: Checkpoint, keypair: SigningKeyPair, name: str | None = None) -> str:
     """The checkpoint as a signed note, signed with Ed25519 under ``name`` (the origin)."""
     return sign_note(checkpoint.body(), name or checkpoint.origin, keypair)
 
@@ -148,9 +142,7 @@ def open_checkpoint(signed: str | Note, log: Verifier) -> tuple[Checkpoint, Note
     verify_note(note, [log])
     checkpoint = Checkpoint.parse(note.text)
     if checkpoint.origin != log.name:
-        raise CheckpointError(
-            f"checkpoint origin {checkpoint.origin!r} is not the log's name {log.name!r}"
-        )
+        raise CheckpointError(f"checkpoint origin {checkpoint.origin!r} is not the log's name {log.name!r}")
     return checkpoint, note
 
 
@@ -222,9 +214,7 @@ def cosign(checkpoint_body: str, witness_name: str, keypair: SigningKeyPair, tim
     return Signature(witness_name, kid, timestamp.to_bytes(8, "big") + signed).line()
 
 
-def verify_cosignature(
-    checkpoint_body: str, signature_line: str, cosigner: CosignatureVerifier
-) -> int:
+def verify_cosignature(checkpoint_body: str, signature_line: str, cosigner: CosignatureVerifier) -> int:
     """Check one cosignature line over a checkpoint body; the timestamp it carries.
 
     Raises :class:`CheckpointError` if the line is not by ``cosigner`` or does not verify.
@@ -315,22 +305,18 @@ class Witness:
             # Trust on first use: nothing is known yet, and the empty tree needs no proof.
             if proof:
                 raise InconsistencyAlarm(
-                    f"{new.origin}: a first checkpoint needs an empty proof, "
-                    f"got {len(proof)} hashes"
+                    f"{new.origin}: a first checkpoint needs an empty proof, got {len(proof)} hashes"
                 )
         else:
             try:
-                merkle.verify_consistency(
-                    previous.size, new.size, list(proof), previous.root, new.root
-                )
+                merkle.verify_consistency(previous.size, new.size, list(proof), previous.root, new.root)
             except merkle.ProofError as exc:
                 if new.size == previous.size:
                     raise InconsistencyAlarm(
                         f"{new.origin} has two different roots for size {new.size}: {exc}"
                     ) from exc
                 raise InconsistencyAlarm(
-                    f"{new.origin} at size {new.size} is not an extension of size "
-                    f"{previous.size}: {exc}"
+                    f"{new.origin} at size {new.size} is not an extension of size {previous.size}: {exc}"
                 ) from exc
         line = cosign(note.text, self.name, self.keypair, timestamp)
         return Cosigned(new, line, timestamp, str(note) + line)

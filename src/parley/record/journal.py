@@ -44,7 +44,8 @@ def buffered(conn: Connection) -> Iterator[None]:
     if conn.info.get(BUFFER) is not None:
         yield
         return
-    conn.info[BUFFER] = buffer = []
+    buffer: list[log.LeafEntry] = []
+    conn.info[BUFFER] = buffer
     try:
         yield
         if buffer:

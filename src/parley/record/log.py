@@ -118,9 +118,7 @@ def _left_siblings_before(old_size: int, count: int) -> set[Coord]:
     return needed
 
 
-def append_many_txn(
-    conn: Connection, entries: Sequence[LeafEntry], *, now: datetime | None = None
-) -> range:
+def append_many_txn(conn: Connection, entries: Sequence[LeafEntry], *, now: datetime | None = None) -> range:
     """Append ``entries`` in order, inside the caller's transaction; their indices.
 
     Costs a constant number of statements per batch (the leaves and the new subtree roots
@@ -172,9 +170,7 @@ def append_leaf_hash_txn(
     return append_many_txn(conn, [LeafEntry(leaf_hash, kind, ref)], now=now)[0]
 
 
-def append_txn(
-    conn: Connection, data: bytes, kind: str, ref: str, *, now: datetime | None = None
-) -> int:
+def append_txn(conn: Connection, data: bytes, kind: str, ref: str, *, now: datetime | None = None) -> int:
     """Append one leaf over ``data`` (hashed as SHA-256(0x00 || data)); its index."""
     return append_many_txn(conn, [LeafEntry.from_data(data, kind, ref)], now=now)[0]
 

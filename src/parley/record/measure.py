@@ -70,9 +70,7 @@ def measure_log(
             index = rng.randrange(size)
             # Only this log's own synthetic leaves have data we can rehash here.
             expected = (
-                merkle.leaf_hash(_data(index))
-                if index >= start_size
-                else log.leaf(conn, index).leaf_hash
+                merkle.leaf_hash(_data(index)) if index >= start_size else log.leaf(conn, index).leaf_hash
             )
             t = time.perf_counter()
             proof = log.inclusion_proof(conn, index, size)

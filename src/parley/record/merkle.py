@@ -195,9 +195,7 @@ def _check_hash(what: str, h: bytes) -> None:
 
 def _check_root(calculated: bytes, expected: bytes, what: str = "root") -> None:
     if calculated != expected:
-        raise ProofError(
-            f"{what} mismatch: calculated {calculated.hex()}, expected {expected.hex()}"
-        )
+        raise ProofError(f"{what} mismatch: calculated {calculated.hex()}, expected {expected.hex()}")
 
 
 def _inclusion_path_length(index: int, size: int) -> int:
@@ -207,9 +205,7 @@ def _inclusion_path_length(index: int, size: int) -> int:
     return inner + (index >> inner).bit_count()
 
 
-def verify_inclusion(
-    leaf_hash: bytes, index: int, tree_size: int, proof: list[bytes], root: bytes
-) -> None:
+def verify_inclusion(leaf_hash: bytes, index: int, tree_size: int, proof: list[bytes], root: bytes) -> None:
     """Check that ``leaf_hash`` is leaf ``index`` of the tree of ``tree_size`` with ``root``.
 
     Raises :class:`ProofError` on any failure; returns None on success.
@@ -221,9 +217,7 @@ def verify_inclusion(
     _check_hash("leaf hash", leaf_hash)
     expected = _inclusion_path_length(index, tree_size)
     if len(proof) != expected:
-        raise ProofError(
-            f"inclusion proof has wrong size: expected {expected} hashes, got {len(proof)}"
-        )
+        raise ProofError(f"inclusion proof has wrong size: expected {expected} hashes, got {len(proof)}")
     for i, p in enumerate(proof):
         _check_hash(f"inclusion proof hash {i}", p)
 
@@ -246,9 +240,7 @@ def verify_inclusion(
     _check_root(r, root)
 
 
-def verify_consistency(
-    size1: int, size2: int, proof: list[bytes], root1: bytes, root2: bytes
-) -> None:
+def verify_consistency(size1: int, size2: int, proof: list[bytes], root1: bytes, root2: bytes) -> None:
     """Check that the tree of ``size1`` with ``root1`` is a prefix of ``size2`` with ``root2``.
 
     Raises :class:`ProofError` on any failure; returns None on success.
@@ -259,17 +251,13 @@ def verify_consistency(
         raise ProofError(f"size2 ({size2}) is smaller than size1 ({size1})")
     if size1 == size2:
         if proof:
-            raise ProofError(
-                f"consistency proof has wrong size: expected 0 hashes, got {len(proof)}"
-            )
+            raise ProofError(f"consistency proof has wrong size: expected 0 hashes, got {len(proof)}")
         _check_root(root2, root1, "root")
         return
     if size1 == 0:
         # The empty tree is a prefix of every tree; there is nothing to prove.
         if proof:
-            raise ProofError(
-                f"consistency proof has wrong size: expected 0 hashes, got {len(proof)}"
-            )
+            raise ProofError(f"consistency proof has wrong size: expected 0 hashes, got {len(proof)}")
         return
     if not proof:  # step 1
         raise ProofError("consistency proof is empty")
@@ -282,9 +270,7 @@ def verify_consistency(
     first_is_perfect = size1 == 1 << shift
     expected = _inclusion_path_length(size1 - 1, size2) - shift + (0 if first_is_perfect else 1)
     if len(proof) != expected:
-        raise ProofError(
-            f"consistency proof has wrong size: expected {expected} hashes, got {len(proof)}"
-        )
+        raise ProofError(f"consistency proof has wrong size: expected {expected} hashes, got {len(proof)}")
     for i, c in enumerate(proof):
         _check_hash(f"consistency proof hash {i}", c)
 

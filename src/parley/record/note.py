@@ -199,9 +199,7 @@ class Note:
         return self.text + "\n" + "".join(s.line() for s in self.signatures)
 
     def signed_by(self, verifier: Verifier) -> list[Signature]:
-        return [
-            s for s in self.signatures if s.name == verifier.name and s.key_id == verifier.key_id
-        ]
+        return [s for s in self.signatures if s.name == verifier.name and s.key_id == verifier.key_id]
 
 
 def _check_characters(text: str, what: str) -> None:

@@ -158,9 +158,7 @@ def _cosigners(
             continue
         ts = verifier.timestamp(checkpoint.body().encode(), sig.signature)
         if ts is None:
-            raise VerificationError(
-                "3 checkpoint", f"{name}'s cosignature on {what} does not verify"
-            )
+            raise VerificationError("3 checkpoint", f"{name}'s cosignature on {what} does not verify")
         found.append((name, ts))
     return found
 
@@ -184,9 +182,7 @@ def _hashes(value: Any, what: str) -> list[bytes]:
         except ValueError:
             h = b""
         if len(h) != merkle.HASH_SIZE:
-            raise VerificationError(
-                "1 format", f"{what} holds something that is not a base64 SHA-256 hash"
-            )
+            raise VerificationError("1 format", f"{what} holds something that is not a base64 SHA-256 hash")
         out.append(h)
     return out
 
@@ -263,11 +259,7 @@ def check_signed(
 def signer_of(kind: Any, data: Any) -> str | None:
     """The node whose key signed an envelope or receipt, read before anything is checked."""
     try:
-        name = (
-            data["envelope"]["sender"]["node"]
-            if kind == "envelope"
-            else data["receipt"]["receiver"]
-        )
+        name = data["envelope"]["sender"]["node"] if kind == "envelope" else data["receipt"]["receiver"]
     except (KeyError, TypeError):
         return None
     return name if isinstance(name, str) else None
@@ -300,9 +292,7 @@ class ProofReport:
             f"  in {self.log.node}'s log at leaf {self.leaf_index}{self._witness(self.leaf_index)}",
         ]
         for r, i in self.receipts:
-            out.append(
-                f"  receipted by {r.receiver} at {r.received_at} (leaf {i}{self._witness(i)})"
-            )
+            out.append(f"  receipted by {r.receiver} at {r.received_at} (leaf {i}{self._witness(i)})")
         if not self.receipts:
             out.append("  no receipt in the proof")
         if self.acknowledgment is None:
@@ -314,9 +304,7 @@ class ProofReport:
                 f"{a.created} (leaf {i}{self._witness(i)})"
             )
             for r, j in self.ack_receipts:
-                out.append(
-                    f"  acknowledgment receipted by {r.receiver} at {r.received_at} (leaf {j})"
-                )
+                out.append(f"  acknowledgment receipted by {r.receiver} at {r.received_at} (leaf {j})")
         out += ["  " + line for line in self.log.lines()]
         return out
 
@@ -334,9 +322,7 @@ def verify_proof(data: Any, keys: KeyRing) -> ProofReport:
     if not isinstance(data, dict) or sorted(data) != fields:
         raise VerificationError("1 format", "not a proof file: expected " + ", ".join(fields))
     if data["format"] != PROOF_FORMAT:
-        raise VerificationError(
-            "1 format", f"format is {data['format']!r}, expected {PROOF_FORMAT!r}"
-        )
+        raise VerificationError("1 format", f"format is {data['format']!r}, expected {PROOF_FORMAT!r}")
     items = data["items"]
     if not isinstance(items, list) or not items:
         raise VerificationError("1 format", "items must be a non-empty list")
@@ -423,9 +409,7 @@ def verify_proof(data: Any, keys: KeyRing) -> ProofReport:
 def _check_ack(ack: SignedEnvelope, message: SignedEnvelope, what: str) -> None:
     body = ack.body
     if ack.type != "acknowledgment":
-        raise _fail(
-            "5 relations", what, "the acknowledgment is not an envelope of type acknowledgment"
-        )
+        raise _fail("5 relations", what, "the acknowledgment is not an envelope of type acknowledgment")
     if body.get("message") != message.id or body.get("hash") != message.hash:
         raise _fail("5 relations", what, "does not acknowledge this message (id and hash)")
     if ack.sender_node == message.sender_node:
@@ -442,9 +426,7 @@ def _check_cover(
     if receipt.receiver == subject.sender_node:
         raise _fail("5 relations", what, "a node does not receipt its own envelopes")
     if receipt.upto_seq < subject.seq:
-        raise _fail(
-            "5 relations", what, f"stops at seq {receipt.upto_seq}, before seq {subject.seq}"
-        )
+        raise _fail("5 relations", what, f"stops at seq {receipt.upto_seq}, before seq {subject.seq}")
     named = chain.get((subject.sender_node, receipt.upto_seq))
     if named is None:
         raise _fail(
@@ -465,9 +447,7 @@ def _check_cover(
         if below is None:
             raise _fail("5 relations", what, f"the linking envelope at seq {seq - 1} is missing")
         if chain[(subject.sender_node, seq)].prev != below.hash:
-            raise _fail(
-                "5 relations", what, f"seq {seq} does not link to seq {seq - 1} (prev hash)"
-            )
+            raise _fail("5 relations", what, f"seq {seq} does not link to seq {seq - 1} (prev hash)")
         seq -= 1
     if chain[(subject.sender_node, subject.seq)] is not subject:
         raise _fail("5 relations", what, "links to another envelope than the one it should cover")

@@ -121,9 +121,7 @@ def set_proof_coords(indices: Sequence[int], size: int) -> list[Coord]:
     return coords
 
 
-def root_from_set_proof(
-    size: int, leaves: Sequence[tuple[int, bytes]], proof: Sequence[bytes]
-) -> bytes:
+def root_from_set_proof(size: int, leaves: Sequence[tuple[int, bytes]], proof: Sequence[bytes]) -> bytes:
     """The root of a tree of ``size`` given some of its leaves and their set proof.
 
     ``leaves`` are ``(index, leaf hash)`` in ascending index order. Raises
@@ -294,9 +292,9 @@ def make_proof(node: Node, message_id: str) -> tuple[dict[str, Any], list[str]]:
 
     with node.reader.connect() as conn:
         row = conn.execute(
-            select(
-                envelopes.c.raw, envelopes.c.channel, envelopes.c.sender_node, envelopes.c.seq
-            ).where(envelopes.c.id == message_id)
+            select(envelopes.c.raw, envelopes.c.channel, envelopes.c.sender_node, envelopes.c.seq).where(
+                envelopes.c.id == message_id
+            )
         ).first()
         if row is None:
             raise NotFoundError(f"no message {message_id}", hint="see `parley inbox`")
@@ -318,15 +316,12 @@ def make_proof(node: Node, message_id: str) -> tuple[dict[str, Any], list[str]]:
         for item in items:
             index = log.find(conn, item["kind"], item["ref"][:200])
             if index is None:
-                raise VerificationError(
-                    "log", f"{item['kind']} {item['ref']} is not in this node's log"
-                )
+                raise VerificationError("log", f"{item['kind']} {item['ref']} is not in this node's log")
             stored = log.leaf(conn, index).leaf_hash
             if stored != leaf_hash_of(item["kind"], item["ref"], canonical_bytes(item["data"])):
                 raise VerificationError(
                     "log",
-                    f"leaf {index} of this node's log does not match the stored {item['kind']} "
-                    f"{item['ref']}",
+                    f"leaf {index} of this node's log does not match the stored {item['kind']} {item['ref']}",
                     hint="run `parley verify`",
                 )
             item["leaf_index"] = index
@@ -352,8 +347,7 @@ def make_proof(node: Node, message_id: str) -> tuple[dict[str, Any], list[str]]:
         "channel": row.channel,
         "log": section,
         "items": [
-            {k: item[k] for k in ("role", "kind", "leaf_index", "data", "inclusion")}
-            for item in items
+            {k: item[k] for k in ("role", "kind", "leaf_index", "data", "inclusion")} for item in items
         ],
     }
     return out, notes

@@ -127,9 +127,7 @@ def export_transcript(node: Node, channel: str) -> dict[str, Any]:
                     ),
                     and_(
                         log_leaves.c.kind == "envelope",
-                        log_leaves.c.ref.in_(
-                            select(envelopes.c.id).where(envelopes.c.channel == channel)
-                        ),
+                        log_leaves.c.ref.in_(select(envelopes.c.id).where(envelopes.c.channel == channel)),
                     ),
                 )
             )
@@ -144,8 +142,7 @@ def export_transcript(node: Node, channel: str) -> dict[str, Any]:
         if leaf_hash_of(leaf.kind, leaf.ref, raw) != bytes(leaf.leaf_hash):
             raise VerificationError(
                 "log",
-                f"leaf {leaf.idx} of this node's log does not match the stored {leaf.kind} "
-                f"{leaf.ref}",
+                f"leaf {leaf.idx} of this node's log does not match the stored {leaf.kind} {leaf.ref}",
                 hint="the record was changed; run `parley verify`",
             )
         seen.add((leaf.kind, leaf.ref))
@@ -271,9 +268,7 @@ class TranscriptReport:
         if self.status:
             out.append("  status: " + " → ".join(self.status))
         for chain in self.chains.values():
-            got = ", ".join(
-                f"receipted by {r} up to seq {s}" for r, s in sorted(chain.receipted.items())
-            )
+            got = ", ".join(f"receipted by {r} up to seq {s}" for r, s in sorted(chain.receipted.items()))
             out.append(
                 f"  {chain.sender}: {chain.envelopes} envelopes, seq 1–{chain.last_seq}"
                 + (f", {got}" if got else ", no receipt")
@@ -298,9 +293,7 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
     if not isinstance(data, dict) or sorted(data) != FIELDS:
         raise VerificationError("1 format", "not a transcript: expected " + ", ".join(FIELDS))
     if data["format"] != TRANSCRIPT_FORMAT:
-        raise VerificationError(
-            "1 format", f"format is {data['format']!r}, expected {TRANSCRIPT_FORMAT!r}"
-        )
+        raise VerificationError("1 format", f"format is {data['format']!r}, expected {TRANSCRIPT_FORMAT!r}")
     channel, entries = data["channel"], data["entries"]
     if not isinstance(channel, str) or not isinstance(entries, list):
         raise VerificationError("1 format", "channel must be a name and entries a list")
@@ -346,9 +339,7 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
         if record.channel != channel or record.signer not in members:
             raise _fail("5 status", where, "is for another channel or not signed by a member")
         if record.status not in TRANSITIONS[status]:
-            raise _fail(
-                "5 status", where, f"the channel cannot go from {status} to {record.status}"
-            )
+            raise _fail("5 status", where, f"the channel cannot go from {status} to {record.status}")
         status = record.status
         report.status.append(f"{record.status} ({record.effective}, by {record.signer})")
 
@@ -376,8 +367,7 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
             raise _fail(
                 "6 order",
                 where,
-                f"leaf index {index} does not come after {last_index}: entries were reordered "
-                "or repeated",
+                f"leaf index {index} does not come after {last_index}: entries were reordered or repeated",
             )
         if index >= checkpoint.size:
             raise _fail(
@@ -395,9 +385,7 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
             if ch != channel:
                 raise _fail("6 channel", where, f"is on channel {ch}, not {channel}")
             if sender not in members or desk not in charter.desks_of(sender):
-                raise _fail(
-                    "6 channel", where, f"{sender}/{desk} is not a member desk of {channel}"
-                )
+                raise _fail("6 channel", where, f"{sender}/{desk} is not a member desk of {channel}")
             chain = chains[sender]
             if seq != chain.last_seq + 1:
                 later = positions.get((sender, chain.last_seq + 1), -1)
@@ -415,9 +403,7 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
                     raise _fail("6 chain", where, f"{sender}'s {missing} is missing before it")
                 raise _fail("6 chain", where, f"{sender}'s seq {seq} comes again or out of order")
             if prev != chain.last_hash:
-                raise _fail(
-                    "6 chain", where, f"prev {prev} is not the hash of {sender}'s seq {seq - 1}"
-                )
+                raise _fail("6 chain", where, f"prev {prev} is not the hash of {sender}'s seq {seq - 1}")
             if type_ == "acknowledgment":
                 target = ids.get(str(acked))
                 if target is None:
@@ -460,9 +446,7 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
                     f"forged receipt: it names hash {upto_hash} for seq {upto}, the envelope there "
                     f"has hash {named}",
                 )
-            chains[sender].receipted[receiver] = max(
-                upto, chains[sender].receipted.get(receiver, 0)
-            )
+            chains[sender].receipted[receiver] = max(upto, chains[sender].receipted.get(receiver, 0))
             report.receipts += 1
         leaves.append((index, leaf))
         if index >= witnessed_below:
@@ -576,9 +560,7 @@ def synthetic_transcript(
     levels = [leaf_hashes]
     while len(levels[-1]) > 1:
         below = levels[-1]
-        levels.append(
-            [merkle.node_hash(below[j], below[j + 1]) for j in range(0, len(below) - 1, 2)]
-        )
+        levels.append([merkle.node_hash(below[j], below[j + 1]) for j in range(0, len(below) - 1, 2)])
     size = len(leaf_hashes)
 
     def get(level: int, index: int) -> bytes:

@@ -138,18 +138,14 @@ def own_checkpoint_txn(conn: Connection, node: Node) -> tuple[Checkpoint, str]:
     root = log.root(conn, size)
     checkpoint = Checkpoint(log_name(node.name), size, root)
     row = conn.execute(
-        select(record_checkpoints.c.root, record_checkpoints.c.note).where(
-            record_checkpoints.c.size == size
-        )
+        select(record_checkpoints.c.root, record_checkpoints.c.note).where(record_checkpoints.c.size == size)
     ).first()
     if row is not None and bytes(row.root) == root:
         return checkpoint, str(row.note)
     note = sign_checkpoint(checkpoint, node.key)
     now = node.clock.now()
     if row is None:
-        conn.execute(
-            insert(record_checkpoints).values(size=size, root=root, note=note, signed_at=now)
-        )
+        conn.execute(insert(record_checkpoints).values(size=size, root=root, note=note, signed_at=now))
     else:
         raise_alarm_txn(
             conn,
@@ -181,9 +177,7 @@ def cosigned_checkpoint_txn(conn: Connection) -> tuple[Checkpoint, str] | None:
     size = conn.execute(select(func.max(record_cosignatures.c.size))).scalar()
     if size is None:
         return None
-    row = conn.execute(
-        select(record_checkpoints.c.note).where(record_checkpoints.c.size == size)
-    ).first()
+    row = conn.execute(select(record_checkpoints.c.note).where(record_checkpoints.c.size == size)).first()
     if row is None:
         return None
     note = parse_note(row.note)
@@ -194,9 +188,7 @@ def cosigned_checkpoint_txn(conn: Connection) -> tuple[Checkpoint, str] | None:
 def _store_cosignature_txn(conn: Connection, node: Node, peer: str, size: int, line: str) -> int:
     """Check ``peer``'s cosignature on this node's checkpoint of ``size`` and keep it."""
     public = node.key_for(peer)
-    row = conn.execute(
-        select(record_checkpoints.c.note).where(record_checkpoints.c.size == size)
-    ).first()
+    row = conn.execute(select(record_checkpoints.c.note).where(record_checkpoints.c.size == size)).first()
     if public is None or row is None:
         raise CheckpointError(f"no checkpoint of size {size} was signed here for {peer} to cosign")
     body = parse_note(row.note).text
@@ -289,11 +281,7 @@ def witness_txn(
     if public is None:
         raise UsageError(f"{peer!r} is not a known peer")
     state = _lock_state_txn(conn, peer)
-    previous = (
-        None
-        if state.size is None
-        else Checkpoint(log_name(peer), int(state.size), bytes(state.root))
-    )
+    previous = None if state.size is None else Checkpoint(log_name(peer), int(state.size), bytes(state.root))
     last_size = 0 if previous is None else previous.size
 
     def alarm(exc: WitnessAlarm, same_size: bool) -> WitnessOutcome:
@@ -353,9 +341,7 @@ def witness_txn(
         cosigned = witness.cosign(previous, signed, proof, timestamp)
     except WitnessAlarm as exc:
         same = previous is not None and new.size == previous.size
-        if isinstance(exc, RollbackAlarm):
-            same = False
-        return alarm(exc, same)
+        return alarm(exc, same and not isinstance(exc, RollbackAlarm))
 
     values = {
         "size": new.size,
@@ -396,9 +382,7 @@ def prepare_request(node: Node, peer: str, from_size: int | None = None) -> dict
         if from_size is None:
             # What the peer last cosigned of ours is, as far as we know, what it last saw.
             known = conn.execute(
-                select(func.max(record_cosignatures.c.size)).where(
-                    record_cosignatures.c.cosigner == peer
-                )
+                select(func.max(record_cosignatures.c.size)).where(record_cosignatures.c.cosigner == peer)
             ).scalar()
             from_size = int(known or 0)
         proof = _proof_from(conn, from_size, own.size)
@@ -431,9 +415,7 @@ class ExchangeResult:
         return dict(self.__dict__)
 
 
-def accept_response(
-    node: Node, peer: str, request: dict[str, Any], response: Any
-) -> ExchangeResult:
+def accept_response(node: Node, peer: str, request: dict[str, Any], response: Any) -> ExchangeResult:
     """Requester side: keep the peer's cosignature, then witness the peer's checkpoint."""
     body = _parse_response(response)
     own = Checkpoint.parse(parse_note(request["checkpoint"]).text)

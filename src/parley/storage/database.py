@@ -7,7 +7,6 @@ run a node on a database that is behind, with the command that fixes it.
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text

@@ -43,8 +43,7 @@ class DrillReport:
     def to_text(self) -> str:
         lines = [
             f"[TEST] After-action report, drill {self.id}",
-            f"channel {self.channel}, sent by {self.started_by} from desk {self.desk} "
-            f"at {self.started_at}",
+            f"channel {self.channel}, sent by {self.started_by} from desk {self.desk} at {self.started_at}",
             f"precedence FLASH, status TEST; acknowledgment deadline {self.deadline_s} s",
         ]
         if not self.receipts:
@@ -55,8 +54,7 @@ class DrillReport:
             lines.append("acknowledgment: none yet")
         else:
             lines.append(
-                f"acknowledgment: {self.acknowledged_by} ({self.acknowledged_node}) "
-                f"after {self.ack_s:.1f} s"
+                f"acknowledgment: {self.acknowledged_by} ({self.acknowledged_node}) after {self.ack_s:.1f} s"
             )
         verdict = {True: "deadline MET", False: "deadline MISSED", None: "deadline still running"}[
             self.met_deadline
@@ -65,9 +63,7 @@ class DrillReport:
         return "\n".join(lines) + "\n"
 
 
-def do_start_drill(
-    node: Node, channel: str, *, desk: str | None = None, started_by: str = "cli"
-) -> str:
+def do_start_drill(node: Node, channel: str, *, desk: str | None = None, started_by: str = "cli") -> str:
     """Send the drill message; return the drill's id (the message id)."""
     from parley.channels.registry import get_channel_txn
     from parley.messaging.send import Draft, do_send_message
@@ -77,9 +73,7 @@ def do_start_drill(
     own = charter.desks_of(node.name)
     if desk is None:
         if len(own) != 1:
-            raise UsageError(
-                f"this node has {len(own)} desks on {channel}: {own}", hint="pass --desk NAME"
-            )
+            raise UsageError(f"this node has {len(own)} desks on {channel}: {own}", hint="pass --desk NAME")
         desk = own[0]
     others = [m for m in charter.members if not m.startswith(node.name + "/")]
     text = (
@@ -120,9 +114,7 @@ def drill_report(node: Node, drill_id: str) -> DrillReport:
         assert env is not None  # a drill row is written with its message
         deadline = get_channel_txn(conn, row.channel).charter.deadline_s("FLASH")
         dels = conn.execute(select(delivery).where(delivery.c.message_id == drill_id)).all()
-        ack = conn.execute(
-            select(acknowledgments).where(acknowledgments.c.message_id == drill_id)
-        ).first()
+        ack = conn.execute(select(acknowledgments).where(acknowledgments.c.message_id == drill_id)).first()
     sent = parse_time(env.created)
     rec = {d.receiver_node: (parse_time(d.receipted_at) - sent).total_seconds() for d in dels}
     ack_s = None if ack is None else (parse_time(ack.acked_at) - sent).total_seconds()

@@ -256,9 +256,7 @@ def _apply_response(state: IncidentState, env: SignedEnvelope) -> None:
     state.phase = _PHASE_OF[action]
 
 
-def _apply_ack(
-    states: Mapping[str, IncidentState], steps: Mapping[str, Step], env: SignedEnvelope
-) -> None:
+def _apply_ack(states: Mapping[str, IncidentState], steps: Mapping[str, Step], env: SignedEnvelope) -> None:
     target = str(env.body.get("message", ""))
     who = {"operator": str(env.body.get("operator", "")), "at": env.created, "ack_id": env.id}
     state = states.get(target)
@@ -384,9 +382,7 @@ def _link_txn(conn: Connection, message_id: str, incident_id: str) -> None:
         select(incident_messages.c.message_id).where(incident_messages.c.message_id == message_id)
     ).first()
     if seen is None:
-        conn.execute(
-            insert(incident_messages).values(message_id=message_id, incident_id=incident_id)
-        )
+        conn.execute(insert(incident_messages).values(message_id=message_id, incident_id=incident_id))
 
 
 def project_incident_txn(conn: Connection, env: SignedEnvelope) -> None:
@@ -459,10 +455,7 @@ def receipt_facts_txn(conn: Connection, states: Iterable[IncidentState]) -> list
             )
             .group_by(receipts.c.receiver_node)
         ).all()
-        out += [
-            ReceiptFact(s.channel, s.opened_by, str(r.receiver_node), s.seq, str(r.at))
-            for r in rows
-        ]
+        out += [ReceiptFact(s.channel, s.opened_by, str(r.receiver_node), s.seq, str(r.at)) for r in rows]
     return out
 
 
@@ -518,15 +511,12 @@ def check_response_txn(conn: Connection, env: SignedEnvelope) -> None:
         )
     if env.status != state.status:
         raise RefusedError(
-            f"incident {incident_id} is {state.status} traffic; "
-            f"a {env.status} response cannot move it",
+            f"incident {incident_id} is {state.status} traffic; a {env.status} response cannot move it",
             code="status_mismatch",
             hint=f"send the response with status {state.status}",
         )
     answers = env.body.get("answers")
-    why = refusal(
-        state, env.sender_node, str(env.body["action"]), None if answers is None else str(answers)
-    )
+    why = refusal(state, env.sender_node, str(env.body["action"]), None if answers is None else str(answers))
     if why is not None:
         raise ConflictError(
             f"incident {incident_id} is {state.phase}: {why}",
@@ -564,9 +554,7 @@ def do_respond_incident(
     if action not in ACTIONS:
         raise UsageError(f"unknown incident step {action!r}", hint=f"one of {', '.join(ACTIONS)}")
     if not text.strip():
-        raise UsageError(
-            "an incident step needs a text", hint="pass --text '…' saying what you say"
-        )
+        raise UsageError("an incident step needs a text", hint="pass --text '…' saying what you say")
     state = get_incident(node, incident_id)
     with node.engine.connect() as conn:
         own = get_channel_txn(conn, state.channel).charter.desks_of(node.name)

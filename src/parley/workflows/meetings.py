@@ -109,9 +109,7 @@ class MeetingState:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MeetingState:
-        return cls(
-            **{k: v for k, v in data.items() if k not in ("level", "start", "held_at", "drill")}
-        )
+        return cls(**{k: v for k, v in data.items() if k not in ("level", "start", "held_at", "drill")})
 
 
 # --- the pure projection ---------------------------------------------------------------
@@ -139,10 +137,7 @@ def refusal(state: MeetingState | None, env: SignedEnvelope) -> str | None:
             return f"counter_to names a proposal of {body['meeting_id']!r}, unknown here"
         return None
     if env.status != state.status:
-        return (
-            f"meeting {state.meeting_id} is {state.status} traffic; "
-            f"a {env.status} message cannot move it"
-        )
+        return f"meeting {state.meeting_id} is {state.status} traffic; a {env.status} message cannot move it"
     held = state.phase in ("held", "agreed")
     if env.type == PROPOSAL:
         if body.get("counter_to") is None:
@@ -160,10 +155,7 @@ def refusal(state: MeetingState | None, env: SignedEnvelope) -> str | None:
             return f"meeting {state.meeting_id} is already accepted"
     elif env.type == PROTOCOL:
         if state.phase in ("proposed", "countered"):
-            return (
-                f"meeting {state.meeting_id} has not been accepted; "
-                "a protocol records an agreed meeting"
-            )
+            return f"meeting {state.meeting_id} has not been accepted; a protocol records an agreed meeting"
         if state.agreed is not None:
             return f"the protocol of {state.meeting_id} is already agreed by both sides"
     elif env.type == SIGNATURE:
@@ -197,9 +189,7 @@ def _proposal(env: SignedEnvelope) -> dict[str, Any]:
     }
 
 
-def _apply(
-    state: MeetingState | None, env: SignedEnvelope, members: Sequence[str]
-) -> MeetingState | None:
+def _apply(state: MeetingState | None, env: SignedEnvelope, members: Sequence[str]) -> MeetingState | None:
     why = refusal(state, env)
     if why is not None:
         if state is not None:
@@ -207,9 +197,7 @@ def _apply(
         return state
     if state is None:
         p = _proposal(env)
-        return MeetingState(
-            env.channel, str(env.body["meeting_id"]), env.status, "proposed", p, [p]
-        )
+        return MeetingState(env.channel, str(env.body["meeting_id"]), env.status, "proposed", p, [p])
     body = env.body
     if env.type == PROPOSAL:
         p = _proposal(env)
@@ -256,9 +244,7 @@ def group_by_meeting(
     return groups
 
 
-def fold_meeting(
-    envelopes_: Iterable[SignedEnvelope], members: Sequence[str]
-) -> MeetingState | None:
+def fold_meeting(envelopes_: Iterable[SignedEnvelope], members: Sequence[str]) -> MeetingState | None:
     state: MeetingState | None = None
     for env in causal_order(envelopes_):
         state = _apply(state, env, members)
@@ -344,9 +330,7 @@ def _write_txn(conn: Connection, state: MeetingState) -> None:
     }
     where = (meetings.c.channel == state.channel, meetings.c.meeting_id == state.meeting_id)
     if conn.execute(select(meetings.c.phase).where(*where)).first() is None:
-        conn.execute(
-            insert(meetings).values(channel=state.channel, meeting_id=state.meeting_id, **values)
-        )
+        conn.execute(insert(meetings).values(channel=state.channel, meeting_id=state.meeting_id, **values))
     else:
         conn.execute(update(meetings).where(*where).values(**values))
 
@@ -366,9 +350,7 @@ def project_meeting_txn(conn: Connection, env: SignedEnvelope) -> None:
         select(meeting_messages.c.message_id).where(meeting_messages.c.message_id == env.id)
     ).first()
     if seen is None:
-        conn.execute(
-            insert(meeting_messages).values(message_id=env.id, channel=key[0], meeting_id=key[1])
-        )
+        conn.execute(insert(meeting_messages).values(message_id=env.id, channel=key[0], meeting_id=key[1]))
     ids = list(
         conn.execute(
             select(meeting_messages.c.message_id).where(
@@ -377,9 +359,7 @@ def project_meeting_txn(conn: Connection, env: SignedEnvelope) -> None:
         ).scalars()
     )
     rows = conn.execute(select(envelopes.c.raw).where(envelopes.c.id.in_(ids))).all()
-    state = fold_meeting(
-        [SignedEnvelope.from_bytes(r.raw) for r in rows], _members_txn(conn, key[0])
-    )
+    state = fold_meeting([SignedEnvelope.from_bytes(r.raw) for r in rows], _members_txn(conn, key[0]))
     if state is not None:
         _write_txn(conn, state)
 
@@ -390,9 +370,7 @@ def rebuild_meetings(node: Node) -> int:
 
     with node.engine.begin() as conn:
         members = {c.id: c.charter.member_nodes for c in list_channels_txn(conn)}
-        rows = conn.execute(
-            select(envelopes.c.raw).where(envelopes.c.type.in_(MEETING_TYPES))
-        ).all()
+        rows = conn.execute(select(envelopes.c.raw).where(envelopes.c.type.in_(MEETING_TYPES))).all()
         envs = [SignedEnvelope.from_bytes(r.raw) for r in rows]
         states = project_meetings(envs, members)
         conn.execute(delete(meeting_messages))
@@ -400,9 +378,7 @@ def rebuild_meetings(node: Node) -> int:
         for (channel, mid), group in group_by_meeting(envs).items():
             for env in group:
                 conn.execute(
-                    insert(meeting_messages).values(
-                        message_id=env.id, channel=channel, meeting_id=mid
-                    )
+                    insert(meeting_messages).values(message_id=env.id, channel=channel, meeting_id=mid)
                 )
         for state in states.values():
             _write_txn(conn, state)
@@ -410,9 +386,7 @@ def rebuild_meetings(node: Node) -> int:
 
 
 def load_meetings_txn(conn: Connection, channel: str | None = None) -> list[MeetingState]:
-    q = select(meetings.c.state).order_by(
-        meetings.c.start, meetings.c.channel, meetings.c.meeting_id
-    )
+    q = select(meetings.c.state).order_by(meetings.c.start, meetings.c.channel, meetings.c.meeting_id)
     if channel is not None:
         q = q.where(meetings.c.channel == channel)
     return [MeetingState.from_json(json.loads(r.state)) for r in conn.execute(q)]
@@ -423,9 +397,7 @@ def list_meetings(node: Node, channel: str | None = None) -> list[MeetingState]:
         return load_meetings_txn(conn, channel)
 
 
-def find_meeting_txn(
-    conn: Connection, meeting_id: str, channel: str | None = None
-) -> MeetingState | None:
+def find_meeting_txn(conn: Connection, meeting_id: str, channel: str | None = None) -> MeetingState | None:
     q = select(meetings.c.state).where(meetings.c.meeting_id == meeting_id)
     if channel is not None:
         q = q.where(meetings.c.channel == channel)
@@ -478,8 +450,7 @@ def check_meeting_txn(conn: Connection, env: SignedEnvelope) -> None:
                     raise NotFoundError(
                         f"agenda item {item['item_id']} refers to {ref}, "
                         f"which is not a message on {env.channel}",
-                        hint="refer to incidents or messages of this channel "
-                        "(see `parley incident list`)",
+                        hint="refer to incidents or messages of this channel (see `parley incident list`)",
                     )
 
 
@@ -534,12 +505,8 @@ def do_propose_meeting(
         raise UsageError(
             "a proposal with counter_to is a counter-proposal", hint="use `parley meeting counter`"
         )
-    refs = [
-        r for item in body.get("agenda", ()) if isinstance(item, dict) for r in item.get("refs", ())
-    ]
-    return _send(
-        node, channel, PROPOSAL, body, status=status, refs=refs, desk=desk, acting_for=acting_for
-    )
+    refs = [r for item in body.get("agenda", ()) if isinstance(item, dict) for r in item.get("refs", ())]
+    return _send(node, channel, PROPOSAL, body, status=status, refs=refs, desk=desk, acting_for=acting_for)
 
 
 def do_counter_meeting(
@@ -603,9 +570,7 @@ def do_draft_protocol(
     """Draft the protocol, or amend it: a new draft referring to the latest one."""
     state = get_meeting(node, meeting_id, channel)
     if body.get("meeting_id", meeting_id) != meeting_id:
-        raise UsageError(
-            f"the protocol body names meeting {body['meeting_id']!r}, not {meeting_id!r}"
-        )
+        raise UsageError(f"the protocol body names meeting {body['meeting_id']!r}, not {meeting_id!r}")
     body = {**body, "meeting_id": meeting_id}
     # The refs name what this draft follows, so causal order keeps it after them on every
     # node whatever the two clocks say.
@@ -658,8 +623,7 @@ def check_agenda_topics(topics: Sequence[str], channel: str, body: Mapping[str, 
     outside = [str(i.get("topic")) for i in body.get("agenda", ()) if i.get("topic") not in topics]
     if outside:
         raise RefusedError(
-            f"agenda topic(s) {', '.join(sorted(set(outside)))} "
-            f"are outside the charter of {channel!r}",
+            f"agenda topic(s) {', '.join(sorted(set(outside)))} are outside the charter of {channel!r}",
             code="topic_not_allowed",
             hint="the charter's topics are: "
             + (", ".join(topics) or "none (this channel has no agenda topics)"),
@@ -671,9 +635,7 @@ def check_agenda_topics(topics: Sequence[str], channel: str, body: Mapping[str, 
 
 def proposal_envelope(node: Node, state: MeetingState) -> dict[str, Any]:
     with node.engine.connect() as conn:
-        row = conn.execute(
-            select(envelopes.c.raw).where(envelopes.c.id == state.current["id"])
-        ).first()
+        row = conn.execute(select(envelopes.c.raw).where(envelopes.c.id == state.current["id"])).first()
     assert row is not None  # the projection only names stored envelopes
     return SignedEnvelope.from_bytes(row.raw).envelope
 

@@ -64,13 +64,10 @@ def render_protocol_html(node: Node, state: MeetingState) -> str:
     if state.drill:
         from parley.formats.render import drill_banner
 
-        banner = " / ".join(
-            b for b in (drill_banner(state.status, load_catalogue(x)) for x in LANGS) if b
-        )
+        banner = " / ".join(b for b in (drill_banner(state.status, load_catalogue(x)) for x in LANGS) if b)
     return _TEMPLATES.get_template("protocol.html").render(
         title=" / ".join(
-            load_catalogue(x).get("workflow.protocol.heading", meeting=state.meeting_id)
-            for x in LANGS
+            load_catalogue(x).get("workflow.protocol.heading", meeting=state.meeting_id) for x in LANGS
         ),
         channel=state.channel,
         draft_line=en.get("workflow.protocol.draft", node=draft["node"], created=draft["at"]),

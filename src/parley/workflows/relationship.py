@@ -64,18 +64,14 @@ def plan_relationship_change(
 ) -> tuple[list[PlannedChange], list[str]]:
     """What ``action`` would change: (changes, channels left as they are with why)."""
     if action not in ACTIONS:
-        raise UsageError(
-            f"unknown relationship action {action!r}", hint=f"one of {', '.join(ACTIONS)}"
-        )
+        raise UsageError(f"unknown relationship action {action!r}", hint=f"one of {', '.join(ACTIONS)}")
     target, applies_to = ACTIONS[action]
     chans = channels_with(node, peer)
     if not chans:
         from parley.directory.peers import get_peer
 
         get_peer(node, peer)  # an unknown peer is NotFound with its own hint
-        raise NotFoundError(
-            f"this node shares no channel with {peer}", hint="see `parley channel list`"
-        )
+        raise NotFoundError(f"this node shares no channel with {peer}", hint="see `parley channel list`")
     ids = {c.id for c in chans}
     unknown = [c for c in exempt_channels or [] if c not in ids]
     if unknown:

@@ -162,9 +162,9 @@ def contact_report(node: Node, first: int, last: int) -> list[YearRow]:
         msgs = [
             (r.channel, r.created, r.type, r.status)
             for r in conn.execute(
-                select(
-                    envelopes.c.channel, envelopes.c.created, envelopes.c.type, envelopes.c.status
-                ).where(envelopes.c.type != "acknowledgment")
+                select(envelopes.c.channel, envelopes.c.created, envelopes.c.type, envelopes.c.status).where(
+                    envelopes.c.type != "acknowledgment"
+                )
             )
         ]
         acks = []
@@ -188,9 +188,7 @@ def contact_report(node: Node, first: int, last: int) -> list[YearRow]:
             acks.append((r.channel, r.created, max(0.0, secs)))
         tests = [
             (r.channel, r.sent_at, bool(r.ok))
-            for r in conn.execute(
-                select(link_tests.c.channel, link_tests.c.sent_at, link_tests.c.ok)
-            )
+            for r in conn.execute(select(link_tests.c.channel, link_tests.c.sent_at, link_tests.c.ok))
         ]
         meetings = load_meetings_txn(conn)
         incidents = load_incidents_txn(conn)

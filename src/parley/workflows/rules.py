@@ -21,9 +21,7 @@ from parley.channels.registry import Channel
 from parley.protocol.envelope import SignedEnvelope
 
 
-def check_workflow_rules(
-    channel: Channel, env: SignedEnvelope, conn: Connection | None = None
-) -> None:
+def check_workflow_rules(channel: Channel, env: SignedEnvelope, conn: Connection | None = None) -> None:
     """Raise a ParleyError if ``env`` breaks a workflow rule; ``conn`` given when sending."""
     from parley.workflows.incidents import RESPONSE_TYPE, check_response_txn
     from parley.workflows.meetings import (
