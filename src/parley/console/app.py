@@ -637,6 +637,32 @@ def mount_console(app: FastAPI, service: Service) -> None:
         data = await service.db(views.record, node)
         return page(request, op).render("record.html", r=data, result=None)
 
+    @router.post("/meetings/sign")
+    async def sign_protocol(request: Request, op: Operator = Op) -> Response:
+        """Sign the latest protocol draft of a meeting, for a member desk of this node."""
+        from parley.workflows.meetings import do_sign_protocol
+
+        form = await _form(request)
+        await check_csrf(request, form)
+        channel_id = _first(form, "channel")
+        meeting_id = _first(form, "meeting")
+        channel = next(
+            (c for c in await service.db(views.visible_channels, node, op) if c.id == channel_id), None
+        )
+        if channel is None:
+            raise ForbiddenError(f"{op.username} cannot see channel {channel_id!r}")
+        desks = views.sending_desks(node, op, channel)
+        if not desks:
+            raise ForbiddenError(f"{op.username} may not sign for a desk of {channel_id!r}")
+        env = await service.db(
+            do_sign_protocol, node, meeting_id, channel=channel_id, desk=desks[0], acting_for=op
+        )
+        service.on_sent(env)
+        await audit(
+            op.username, "sign_protocol", {"meeting": meeting_id, "channel": channel_id, "id": env.id}
+        )
+        return RedirectResponse("/console/meetings", status_code=303)
+
     @router.post("/record/verify")
     async def verify(request: Request, op: Operator = Op) -> Response:
         form = await _form(request)

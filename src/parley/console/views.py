@@ -305,6 +305,14 @@ def meetings(node: Node, op: Operator) -> dict[str, Any]:
                 else [],
                 "agreed": st.agreed is not None,
                 "drill": st.drill,
+                "channel_id": st.channel,
+                # A person of a member desk may sign a draft this node has not signed yet.
+                "can_sign": bool(
+                    protocol
+                    and node.name not in signed
+                    and sending_desks(node, op, channel)
+                    and st.agreed is None
+                ),
             }
         )
     return {"meetings": out}

@@ -194,7 +194,9 @@ def init_node(
 CHARTER = """
 id = "{id}"
 members = ["{a}/duty", "{b}/duty"]
-types = ["general", "incident-at-sea", "border-incident"]
+types = ["general", "incident-at-sea", "border-incident", "incident-response", "meeting-proposal",
+         "meeting-acceptance", "meeting-protocol", "meeting-protocol-signature"]
+topics = ["border_situation", "fisheries"]
 languages = ["nb", "ru", "en"]
 link_test_interval_s = {interval}
 [name]
