@@ -17,6 +17,12 @@ def bench(
     engine: list[str] = typer.Option(
         [], "--engine", help="sqlite and/or postgresql (default: both, quick: sqlite)."
     ),
+    history: str = typer.Option(
+        "", "--history", help="Stored-history sizes to measure at, e.g. 10000,100000,1000000."
+    ),
+    record: str = typer.Option(
+        "", "--record", help="Merkle log sizes to measure, e.g. 10000,100000,1000000."
+    ),
     pg: str = typer.Option(
         "postgresql://postgres@127.0.0.1:5432",
         "--pg",
@@ -29,6 +35,13 @@ def bench(
 
     plan = BenchPlan.quick() if quick else BenchPlan()
     plan.pg_base = pg
+    try:
+        if history:
+            plan.history_sizes = tuple(int(x) for x in history.split(","))
+        if record:
+            plan.record_sizes = tuple(int(x) for x in record.split(","))
+    except ValueError:
+        raise UsageError("--history and --record take whole numbers separated by commas") from None
     if engine:
         bad = set(engine) - {"sqlite", "postgresql"}
         if bad:

@@ -73,8 +73,21 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
             f"  OVERDUE {o['precedence']} {o['type']} {o['message_id']} due {o['due_at']} — {side}",
             fg="yellow",
         )
+    rec = st.get("record")
+    if rec:
+        cosigned = ", ".join(f"{p} at size {n}" for p, n in rec["cosigned_by"].items()) or "nobody yet"
+        typer.echo(f"  record: {rec['log_size']} entries; latest checkpoints cosigned by {cosigned}")
+        for peer, w in rec["witnessing"].items():
+            typer.echo(f"  witnessing {peer}: checkpoint size {w['size']} verified and cosigned")
+    for m in st.get("meetings_overdue", []):
+        typer.secho(
+            f"  MEETING OVERDUE on {m['channel']}: {m['kind']} ({m['level']}) due {m['due']}, "
+            f"{m['days_overdue']} days late; last held {m['last_held'] or 'never'}",
+            fg="yellow",
+        )
     for key, value in st.items():
-        if key not in ("node", "party", "time", "peers", "channels", "overdue", "alarms") and value:
+        shown = ("node", "party", "time", "peers", "channels", "overdue", "alarms")
+        if key not in (*shown, "record", "meetings_overdue") and value:
             typer.echo(f"  {key}: {value}")
 
 
