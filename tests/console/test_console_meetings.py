@@ -48,7 +48,9 @@ def test_protocol_is_signed_in_the_console_and_agreed(nodes: tuple[NodeProcess, 
             "place": {"name": "Kirkenes"},
             "level": "commissioners",
             "delegations": [{"party": "NO", "head": "Commissioner"}, {"party": "RU", "head": "Commissioner"}],
-            "agenda": [{"item_id": "1", "topic": "border_situation", "title": {"text": "Situasjonen", "lang": "nb"}}],
+            "agenda": [
+                {"item_id": "1", "topic": "border_situation", "title": {"text": "Situasjonen", "lang": "nb"}}
+            ],
         },
     )
     b.cli_here("meeting", "accept", MEETING, "--channel", "test-line")
@@ -82,6 +84,8 @@ def test_protocol_is_signed_in_the_console_and_agreed(nodes: tuple[NodeProcess, 
         assert signed.status_code == 303
     assert "sign_protocol" in audit_actions(a, "op-node-a")
     deadline = time.monotonic() + 20
-    while '"agreed": null' in b.cli_here("meeting", "show", MEETING, "--channel", "test-line", "--json").stdout:
+    while (
+        '"agreed": null' in b.cli_here("meeting", "show", MEETING, "--channel", "test-line", "--json").stdout
+    ):
         assert time.monotonic() < deadline, "the console signature did not reach the other side"
         time.sleep(0.2)
