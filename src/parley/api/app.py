@@ -192,18 +192,11 @@ def create_app(service: Service) -> FastAPI:
 
 
 def audit(node: Any, actor: str, action: str, details: dict[str, Any]) -> None:
-    import json
-
-    from sqlalchemy import insert
-
-    from parley.storage.tables import audit_log
+    """Record an operator action in a transaction of its own (see ``audit_txn``)."""
+    from parley.messaging.send import audit_txn
 
     with node.engine.begin() as conn:
-        conn.execute(
-            insert(audit_log).values(
-                at=node.clock.now(), actor=actor, action=action, details=json.dumps(details)
-            )
-        )
+        audit_txn(conn, node.clock.now(), actor, action, details)
 
 
 def peers_of_channel(node: Any, channel: str) -> list[str]:

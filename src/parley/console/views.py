@@ -228,7 +228,7 @@ def incidents(node: Node, op: Operator) -> dict[str, Any]:
     from parley.workflows.incidents import load_incidents_txn
 
     items = _envelopes_of(node, op, INCIDENT_TYPES)
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         states = {s.id: s for s in load_incidents_txn(conn, ids=[it["envelope"]["id"] for it in items])}
     rows = []
     for it in items:
@@ -366,7 +366,7 @@ def record(node: Node, limit: int = 5) -> dict[str, Any]:
     from parley.record import log
     from parley.record.witness_tables import record_checkpoints, record_cosignatures, witness_state
 
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         size = log.size(conn)
         root = log.root(conn).hex() if size else ""
         own = conn.execute(
@@ -415,7 +415,7 @@ def _checkpoints_hold(node: Node) -> list[str]:
     from parley.record.witness_tables import record_checkpoints
 
     bad = []
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         size = log.size(conn)
         for r in conn.execute(select(record_checkpoints.c.size, record_checkpoints.c.root)):
             if r.size > size or log.root(conn, int(r.size)) != bytes(r.root):

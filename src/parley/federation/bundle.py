@@ -73,7 +73,7 @@ def make_bundle(node: Node, channel: str, peer: str) -> dict[str, Any]:
     from parley.directory.peers import get_peer
 
     get_peer(node, peer)  # a NotFoundError with a hint if the peer is not pinned
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         ch = get_channel_txn(conn, channel)
         members = ch.charter.member_nodes
         if node.name not in members or peer not in members:

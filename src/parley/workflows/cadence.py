@@ -142,7 +142,7 @@ def cadence_for_node(node: Any) -> list[CadenceDue]:
     from parley.workflows.meetings import load_meetings_txn
 
     now = node.clock.now()
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         chans = [c for c in list_channels_txn(conn) if c.status in ("active", "suspended")]
         created = {r.id: r.created_at for r in conn.execute(select(channels.c.id, channels.c.created_at))}
         meetings = load_meetings_txn(conn)

@@ -68,7 +68,7 @@ def do_start_drill(node: Node, channel: str, *, desk: str | None = None, started
     from parley.channels.registry import get_channel_txn
     from parley.messaging.send import Draft, do_send_message
 
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         charter = get_channel_txn(conn, channel).charter
     own = charter.desks_of(node.name)
     if desk is None:
@@ -106,7 +106,7 @@ def drill_report(node: Node, drill_id: str) -> DrillReport:
     """The after-action report of a drill, from the receipts and acknowledgment on record."""
     from parley.channels.registry import get_channel_txn
 
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         row = conn.execute(select(drills).where(drills.c.id == drill_id)).first()
         if row is None:
             raise NotFoundError(f"no drill {drill_id}", hint="see `parley drill list`")
@@ -138,7 +138,7 @@ def drill_report(node: Node, drill_id: str) -> DrillReport:
 
 
 def list_drills(node: Node) -> list[DrillReport]:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         ids = list(conn.execute(select(drills.c.id).order_by(drills.c.started_at)).scalars())
     return [drill_report(node, i) for i in ids]
 

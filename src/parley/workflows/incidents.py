@@ -479,13 +479,13 @@ def list_incidents(
     node: Node, *, channel: str | None = None, open_only: bool = False, drills: bool = False
 ) -> list[IncidentState]:
     """Incidents in the order they were opened; drill-marked ones only when asked for."""
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         states = load_incidents_txn(conn, channel=channel)
     return [s for s in states if (drills or not s.drill) and (s.is_open or not open_only)]
 
 
 def get_incident(node: Node, incident_id: str) -> IncidentState:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         found = load_incidents_txn(conn, ids=[incident_id])
     if not found:
         raise NotFoundError(f"no incident {incident_id}", hint="see `parley incident list`")
@@ -556,7 +556,7 @@ def do_respond_incident(
     if not text.strip():
         raise UsageError("an incident step needs a text", hint="pass --text '…' saying what you say")
     state = get_incident(node, incident_id)
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         own = get_channel_txn(conn, state.channel).charter.desks_of(node.name)
     if desk is None:
         if acting_for is not None:

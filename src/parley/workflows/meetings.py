@@ -393,7 +393,7 @@ def load_meetings_txn(conn: Connection, channel: str | None = None) -> list[Meet
 
 
 def list_meetings(node: Node, channel: str | None = None) -> list[MeetingState]:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         return load_meetings_txn(conn, channel)
 
 
@@ -411,7 +411,7 @@ def find_meeting_txn(conn: Connection, meeting_id: str, channel: str | None = No
 
 
 def get_meeting(node: Node, meeting_id: str, channel: str | None = None) -> MeetingState:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         state = find_meeting_txn(conn, meeting_id, channel)
     if state is None:
         raise NotFoundError(f"no meeting {meeting_id!r}", hint="see `parley meeting list`")
@@ -462,7 +462,7 @@ def _own_desk(node: Node, channel: str, desk: str | None, acting_for: Any) -> st
 
     if desk is not None:
         return desk
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         own = get_channel_txn(conn, channel).charter.desks_of(node.name)
     if acting_for is not None:
         own = [d for d in own if acting_for.can_act_on(d)]
@@ -634,7 +634,7 @@ def check_agenda_topics(topics: Sequence[str], channel: str, body: Mapping[str, 
 
 
 def proposal_envelope(node: Node, state: MeetingState) -> dict[str, Any]:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         row = conn.execute(select(envelopes.c.raw).where(envelopes.c.id == state.current["id"])).first()
     assert row is not None  # the projection only names stored envelopes
     return SignedEnvelope.from_bytes(row.raw).envelope

@@ -40,7 +40,7 @@ def render_protocol_html(node: Node, state: MeetingState) -> str:
             f"meeting {state.meeting_id} has no protocol yet",
             hint="draft one with `parley meeting protocol`",
         )
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         row = conn.execute(select(envelopes.c.raw).where(envelopes.c.id == draft["id"])).first()
     assert row is not None  # the projection names stored envelopes only
     envelope = SignedEnvelope.from_bytes(row.raw).envelope

@@ -46,7 +46,7 @@ class PlannedChange:
 
 
 def channels_with(node: Node, peer: str) -> list[Channel]:
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         return [
             c
             for c in list_channels_txn(conn)
@@ -133,6 +133,6 @@ def do_change_relationship(
 def relationship_history(node: Node, peer: str) -> list[StatusRecord]:
     """Every status record of every channel with ``peer``, in the order they took effect."""
     chans = channels_with(node, peer)
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         records = [r for c in chans for r in history_txn(conn, c.id)]
     return sorted(records, key=lambda r: (r.effective, r.channel))

@@ -157,7 +157,7 @@ def contact_report(node: Node, first: int, last: int) -> list[YearRow]:
         raise UsageError(f"--from {first} is after --to {last}", hint="give the earlier year first")
     if last - first > 200:
         raise UsageError("a report covers at most 200 years", hint="narrow --from/--to")
-    with node.engine.connect() as conn:
+    with node.reader.connect() as conn:
         chans = [c.id for c in list_channels_txn(conn)]
         msgs = [
             (r.channel, r.created, r.type, r.status)
