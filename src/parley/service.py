@@ -16,6 +16,7 @@ import socket
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from parley.committer import Committer
 from parley.federation.client import PeerClient
 from parley.federation.sender import PeerSender
 from parley.node import Node
@@ -36,40 +37,50 @@ class Service:
         self.tasks: list[asyncio.Task[Any]] = []
         self.listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self._gap_tasks: set[asyncio.Task[Any]] = set()
-        self._send_queue: list[tuple[Any, str, Any, asyncio.Future[SignedEnvelope]]] = []
-        self._committer: asyncio.Future[None] | None = None
+        self.committer = Committer(node, self.db, self._on_stored)
         # (peer, channel) -> [(seq, future)] resolved when the peer's receipt covers seq.
         self._receipt_waiters: dict[tuple[str, str], list[tuple[int, asyncio.Future[None]]]] = {}
 
-    async def submit(self, draft: Any, lang: str, operator: Any) -> SignedEnvelope:
-        """Send a draft through the group committer: concurrent sends share one commit."""
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[SignedEnvelope] = loop.create_future()
-        self._send_queue.append((draft, lang, operator, fut))
-        if self._committer is None or self._committer.done():
-            self._committer = asyncio.ensure_future(self._commit_sends())
-        return await fut
+    async def submit(
+        self, draft: Any, lang: str, operator: Any, *, wait_receipt: bool = False
+    ) -> tuple[SignedEnvelope, list[asyncio.Future[None]]]:
+        """Send a draft through the group committer: concurrent sends share one commit.
 
-    async def _commit_sends(self) -> None:
-        from parley.messaging.send import do_send_group
+        With ``wait_receipt`` the answer also holds one future per peer of the channel,
+        registered before the sending loop is woken, so no receipt can slip past it."""
+        env, futures = await self.committer.submit(draft, lang, operator, wait=wait_receipt)
+        return env, list(futures)
 
-        while self._send_queue:
-            group, self._send_queue = self._send_queue[:500], self._send_queue[500:]
-            try:
-                results = await self.db(do_send_group, self.node, [(d, lang, op) for d, lang, op, _ in group])
-            except BaseException as exc:  # the whole commit failed: every sender hears it
-                for *_, fut in group:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                continue
-            for (*_, fut), result in zip(group, results, strict=True):
-                if fut.done():
-                    continue
-                if isinstance(result, BaseException):
-                    fut.set_exception(result)
-                else:
-                    fut.set_result(result)
-                    self.on_sent(result)
+    def _on_stored(self, stored: list[tuple[SignedEnvelope, list[str] | None]]) -> list[Any]:
+        futures = [self.wait_for_receipts(env, peers) if peers else [] for env, peers in stored]
+        envs = [env for env, _ in stored]
+        for env in envs:
+            self.publish({"event": "sent", "id": env.id, "channel": env.channel})
+        for sender in self.senders.values():
+            sender.offer(envs)
+        self.wake_senders()
+        return futures
+
+    async def wait_receipted(
+        self, env: SignedEnvelope, futures: list[asyncio.Future[None]], timeout: float
+    ) -> bool:
+        """True once every future is done; False after ``timeout`` seconds.
+
+        Another ``serve`` process on the same database may hold the sending lease and
+        receive the receipt instead of us: so the database is asked once per tick too."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        pending = [f for f in futures if not f.done()]
+        while pending:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            await asyncio.wait(pending, timeout=min(left, max(self.tick_s, 0.1)))
+            pending = [f for f in pending if not f.done()]
+            if pending:
+                for peer, upto in await self.db(_receipted_upto, self.node, env.channel):
+                    self._resolve(peer, env.channel, upto)
+                pending = [f for f in pending if not f.done()]
+        return True
 
     async def db(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         return await asyncio.to_thread(fn, *args, **kw)
@@ -105,11 +116,6 @@ class Service:
             futures.append(fut)
         return futures
 
-    def on_receipts_stored(self, channel: str, upto: list[tuple[str, int]]) -> None:
-        """Resolve waiters from (peer, receipted seq) pairs read from the database."""
-        for peer, seq in upto:
-            self._resolve(peer, channel, seq)
-
     def _resolve(self, peer: str, channel: str, upto: int) -> None:
         waiting = self._receipt_waiters.get((peer, channel))
         if not waiting:
@@ -123,10 +129,11 @@ class Service:
                 keep.append((seq, fut))
         self._receipt_waiters[(peer, channel)] = keep
 
-    def on_receipts(self, peer: str, receipts: list[Any]) -> None:
+    def on_receipts(self, peer: str, receipts: list[Any], *, stored: bool = True) -> None:
+        """Receipts from ``peer``: verified in memory (``stored=False``) or stored too."""
         for r in receipts:
             self._resolve(peer, r.channel, r.upto_seq)
-        if receipts:
+        if receipts and stored:
             self.publish({"event": "receipted", "peer": peer})
 
     def on_received(self, envs: list[SignedEnvelope]) -> None:
@@ -163,7 +170,13 @@ class Service:
         self.tasks.append(asyncio.ensure_future(self._deadline_loop()))
 
     def _start_sender(self, peer: str) -> None:
-        sender = PeerSender(self.node, self.client_for(peer), self.owner, on_receipts=self.on_receipts)
+        sender = PeerSender(
+            self.node,
+            self.client_for(peer),
+            self.owner,
+            on_receipts=self.on_receipts,
+            store_receipts=self.committer.store_receipts,
+        )
         self.senders[peer] = sender
         self.tasks.append(asyncio.ensure_future(sender.run(self.stop, poll_s=self.tick_s)))
 
@@ -245,3 +258,17 @@ class Service:
             except Exception:
                 log.exception("deadline watch failed; retrying")
             await self._sleep(self.tick_s)
+
+
+def _receipted_upto(node: Node, channel: str) -> list[tuple[str, int]]:
+    from sqlalchemy import func, select
+
+    from parley.storage.tables import receipts
+
+    with node.reader.connect() as conn:
+        rows = conn.execute(
+            select(receipts.c.receiver_node, func.max(receipts.c.upto_seq))
+            .where(receipts.c.channel == channel, receipts.c.sender_node == node.name)
+            .group_by(receipts.c.receiver_node)
+        ).all()
+    return [(str(r[0]), int(r[1] or 0)) for r in rows]

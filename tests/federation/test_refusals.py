@@ -133,6 +133,22 @@ def test_replayed_request_carrying_an_envelope(world: World) -> None:
     refused(world, world.craft.post_raw(body, headers), 401, "replayed_request", before)
 
 
+@pytest.mark.parametrize(
+    "payload",
+    [{"envelopes": "not a list"}, {"envelopes": [{"protocol": "parley/1"}]}],
+    ids=["shape", "envelope"],
+)
+def test_refused_request_cannot_be_replayed(world: World, payload: dict[str, Any]) -> None:
+    """The nonce of a batch is stored in the batch's own transaction; a refusal rolls that
+    back, so it is remembered on its own: the refused request cannot be played again."""
+    before = counts(world.b_node.engine)
+    body = json.dumps(payload).encode()
+    headers = world.craft.headers(body)
+    first = world.craft.post_raw(body, headers)
+    assert first.status_code == 400, first.text
+    refused(world, world.craft.post_raw(body, headers), 401, "replayed_request", before)
+
+
 @pytest.mark.parametrize("offset_s", [-3600, 3600])
 def test_stale_or_future_timestamp(world: World, offset_s: int) -> None:
     before = counts(world.b_node.engine)

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
-from parley.api.auth import current_operator
+from parley.api.auth import TokenCache, current_operator
 from parley.console.app import mount_console
 from parley.directory.operators import Operator
 from parley.errors import ForbiddenError, NotFoundError, ParleyError, PeerError
@@ -39,6 +39,25 @@ class MessageOut(BaseModel):
     id: str
     seq: int
     hash: str
+
+
+class BatchIn(BaseModel):
+    messages: list[MessageIn] = Field(min_length=1, max_length=500)
+
+
+class BatchItemOut(BaseModel):
+    id: str | None = None
+    seq: int | None = None
+    hash: str | None = None
+    error: str | None = None
+    message: str | None = None
+    details: dict[str, Any] | None = None
+
+
+class BatchOut(BaseModel):
+    stored: int
+    refused: int
+    results: list[BatchItemOut]
 
 
 class AckIn(BaseModel):
@@ -70,6 +89,7 @@ def create_app(service: Service) -> FastAPI:
         lifespan=lifespan if service.tick_s > 0 else None,
     )
     app.state.service = service
+    app.state.tokens = TokenCache()
     node = service.node
 
     @app.exception_handler(ParleyError)
@@ -135,34 +155,41 @@ def create_app(service: Service) -> FastAPI:
         ] = "stored",
         timeout: Annotated[float, Query(gt=0, le=300)] = 30.0,
     ) -> MessageOut:
-        from parley.messaging.send import Draft
-
-        desk = msg.desk
-        if desk is None:
-            desks = [d for d in op.roles if op.can_act_on(d)]
-            if len(desks) != 1:
-                raise ForbiddenError("say which desk sends (desk)", code="desk_required", http_status=400)
-            desk = desks[0]
-        draft = Draft(msg.channel, desk, msg.type, msg.precedence, msg.status, msg.body, tuple(msg.refs))
-        env = await service.submit(draft, op.lang, op)
-        waiters = []
-        if wait == "receipt":
-            peers = await service.db(peers_of_channel, node, env.channel)
-            waiters = service.wait_for_receipts(env, peers)
-            # A receipt may have come back before we started waiting for it.
-            service.on_receipts_stored(env.channel, await service.db(receipted_now, node, env, peers))
-        if waiters:
-            try:
-                await asyncio.wait_for(asyncio.gather(*waiters), timeout)
-            except TimeoutError:
-                raise PeerError(
-                    f"message {env.id} is stored and queued, but not every peer "
-                    f"receipted it within {timeout:g}s",
-                    code="receipt_timeout",
-                    http_status=504,
-                    hint="it will be delivered when the link allows; see GET /api/v1/status",
-                ) from None
+        draft = _draft(op, msg)
+        env, waiters = await service.submit(draft, op.lang, op, wait_receipt=wait == "receipt")
+        if waiters and not await service.wait_receipted(env, waiters, timeout):
+            raise PeerError(
+                f"message {env.id} is stored and queued, but not every peer receipted it within {timeout:g}s",
+                code="receipt_timeout",
+                http_status=504,
+                hint="it will be delivered when the link allows; see GET /api/v1/status",
+            )
         return MessageOut(id=env.id, seq=env.seq, hash=env.hash)
+
+    @app.post("/api/v1/messages/batch", responses=ERRORS)
+    async def post_message_batch(op: Op, batch: BatchIn) -> BatchOut:
+        """Several messages in one request, for automated senders: each is checked on its own
+        (a refused one refuses only itself, with its error in its place), in the order given,
+        and all that pass share one commit."""
+        results: list[BatchItemOut] = []
+        pending: list[Any] = []
+        for msg in batch.messages:
+            try:
+                pending.append(service.submit(_draft(op, msg), op.lang, op))
+            except ParleyError as exc:
+                pending.append(_refused(exc))
+        for outcome in await asyncio.gather(*pending, return_exceptions=True):
+            if isinstance(outcome, ParleyError):
+                results.append(_refusal(outcome))
+            elif isinstance(outcome, BaseException):
+                raise outcome
+            elif isinstance(outcome, BatchItemOut):
+                results.append(outcome)
+            else:
+                env, _ = outcome
+                results.append(BatchItemOut(id=env.id, seq=env.seq, hash=env.hash))
+        refused = sum(1 for r in results if r.error)
+        return BatchOut(stored=len(results) - refused, refused=refused, results=results)
 
     @app.post("/api/v1/messages/{message_id}/ack", status_code=201, responses=ERRORS)
     async def post_ack(op: Op, message_id: str, ack: AckIn | None = None) -> MessageOut:
@@ -191,24 +218,29 @@ def create_app(service: Service) -> FastAPI:
     return app
 
 
+def _draft(op: Operator, msg: MessageIn) -> Any:
+    from parley.messaging.send import Draft
+
+    desk = msg.desk
+    if desk is None:
+        desks = [d for d in op.roles if op.can_act_on(d)]
+        if len(desks) != 1:
+            raise ForbiddenError("say which desk sends (desk)", code="desk_required", http_status=400)
+        desk = desks[0]
+    return Draft(msg.channel, desk, msg.type, msg.precedence, msg.status, msg.body, tuple(msg.refs))
+
+
+async def _refused(exc: ParleyError) -> BatchItemOut:
+    return _refusal(exc)
+
+
+def _refusal(exc: ParleyError) -> BatchItemOut:
+    return BatchItemOut(error=exc.code, message=exc.message, details=exc.details or None)
+
+
 def audit(node: Any, actor: str, action: str, details: dict[str, Any]) -> None:
     """Record an operator action in a transaction of its own (see ``audit_txn``)."""
     from parley.messaging.send import audit_txn
 
     with node.engine.begin() as conn:
         audit_txn(conn, node.clock.now(), actor, action, details)
-
-
-def peers_of_channel(node: Any, channel: str) -> list[str]:
-    from parley.channels.registry import get_channel_txn
-
-    with node.reader.connect() as conn:
-        ch = get_channel_txn(conn, channel)
-    return [n for n in ch.charter.member_nodes if n != node.name]
-
-
-def receipted_now(node: Any, env: Any, peers: list[str]) -> list[tuple[str, int]]:
-    from parley.messaging.receipts import receipted_upto_txn
-
-    with node.reader.connect() as conn:
-        return [(p, receipted_upto_txn(conn, env.channel, node.name, p)) for p in peers]

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+import aiohttp
 
 from parley.federation.tls import pinned_client_context
 
@@ -41,43 +41,57 @@ def message(i: int) -> dict[str, Any]:
     }
 
 
+def _session(target: Target, connections: int) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=pinned_client_context(target.cert_pem), limit=connections),
+        headers=target.headers(),
+        timeout=aiohttp.ClientTimeout(total=120),
+    )
+
+
+async def _post(c: aiohttp.ClientSession, url: str, path: str, payload: Any) -> None:
+    async with c.post(url + path, json=payload) as r:
+        text = await r.text()
+        if r.status >= 300:
+            raise RuntimeError(f"{path} answered {r.status}: {text[:200]}")
+
+
 def sequential(target: Target, path: str, n: int, body: Any) -> list[float]:
-    """``n`` requests one after another; their latencies in ms."""
-    out = []
-    with httpx.Client(
-        verify=pinned_client_context(target.cert_pem), headers=target.headers(), timeout=60
-    ) as c:
-        for i in range(n):
-            payload = body(i) if callable(body) else body
-            t = time.perf_counter()
-            r = c.post(target.url + path, json=payload)
-            out.append((time.perf_counter() - t) * 1000)
-            if r.status_code >= 300:
-                raise RuntimeError(f"{path} answered {r.status_code}: {r.text[:200]}")
-    return out
+    """``n`` requests one after another on one kept-alive connection; latencies in ms."""
+
+    async def run() -> list[float]:
+        out = []
+        async with _session(target, 1) as c:
+            for i in range(n):
+                payload = body(i) if callable(body) else body
+                t = time.perf_counter()
+                await _post(c, target.url, path, payload)
+                out.append((time.perf_counter() - t) * 1000)
+        return out
+
+    return asyncio.run(run())
 
 
 def concurrent(target: Target, path: str, n: int, senders: int, body: Any) -> tuple[float, list[float]]:
-    """``n`` requests from ``senders`` concurrent clients; (seconds, latencies ms)."""
+    """``n`` requests from ``senders`` concurrent clients; (seconds, latencies ms).
+
+    The client is aiohttp, the fastest measured here (``../shared/STACK.md``): the load
+    generator shares the machine with both nodes, so its own cost is kept low."""
 
     async def run() -> tuple[float, list[float]]:
         lat: list[float] = []
         counter = iter(range(n))
+        async with _session(target, senders) as c:
 
-        async def sender() -> None:
-            async with httpx.AsyncClient(
-                verify=pinned_client_context(target.cert_pem), headers=target.headers(), timeout=120
-            ) as c:
+            async def sender() -> None:
                 for i in counter:
                     payload = body(i) if callable(body) else body
                     t = time.perf_counter()
-                    r = await c.post(target.url + path, json=payload)
+                    await _post(c, target.url, path, payload)
                     lat.append((time.perf_counter() - t) * 1000)
-                    if r.status_code >= 300:
-                        raise RuntimeError(f"{path} answered {r.status_code}: {r.text[:200]}")
 
-        start = time.perf_counter()
-        await asyncio.gather(*(sender() for _ in range(senders)))
-        return time.perf_counter() - start, lat
+            start = time.perf_counter()
+            await asyncio.gather(*(sender() for _ in range(senders)))
+            return time.perf_counter() - start, lat
 
     return asyncio.run(run())

@@ -41,6 +41,7 @@ class BenchPlan:
     latency_n: int = 1000
     throughput_n: int = 20000
     senders: int = 8
+    batch_per_request: int = 50  # the batched throughput run: messages per API request
     catchup_n: int = 50000
     record_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     history_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
@@ -222,6 +223,23 @@ def bench_engine(kind: str, plan: BenchPlan, work: Path, progress: Progress) -> 
                 "messages": plan.throughput_n,
                 "submitted_per_s": round(plan.throughput_n / submit_s, 1),
                 "receipted_per_s": round(plan.throughput_n / total_s, 1),
+            }
+
+            per = plan.batch_per_request
+            progress(f"[{kind}] throughput, batched: {plan.throughput_n} messages, {per} a request")
+            t0 = time.perf_counter()
+            concurrent(
+                target(a),
+                "/api/v1/messages/batch",
+                plan.throughput_n // per,
+                plan.senders,
+                lambda i: {"messages": [message(i * per + k) for k in range(per)]},
+            )
+            wait_drained(a, 600)
+            out["throughput_batched"] = {
+                "messages": plan.throughput_n // per * per,
+                "per_request": per,
+                "receipted_per_s": round(plan.throughput_n // per * per / (time.perf_counter() - t0), 1),
             }
 
             progress(f"[{kind}] catch-up: {plan.catchup_n} messages queued while the peer is down")

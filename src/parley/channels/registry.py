@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from parley.channels.charter import Charter, CharterDocument
 from parley.errors import NotFoundError, RefusedError
@@ -92,8 +92,15 @@ def _parse(channel_id: str, charter: str, status: str, exempt_types: str) -> Cha
     )
 
 
+_ROW = select(channels.c.id, channels.c.charter, channels.c.status, channels.c.exempt_types).where(
+    channels.c.id == bindparam("id")
+)
+
+
 def get_channel_txn(conn: Connection, channel_id: str) -> Channel:
-    row = conn.execute(select(channels).where(channels.c.id == channel_id)).first()
+    # Built once (every send and receive asks); the charter document is parsed once per
+    # distinct text (``_parse``): it gains signatures while proposed, then never changes.
+    row = conn.execute(_ROW, {"id": channel_id}).first()
     if row is None:
         raise NotFoundError(
             f"unknown channel {channel_id!r}",

@@ -77,6 +77,7 @@ def print_report(r: dict[str, Any]) -> None:
         "p99 ms",
         "submitted/s",
         "receipted/s",
+        "batched/s",
         "catch-up",
         "peak RSS MB",
         "× floor (p50, tput)",
@@ -84,7 +85,7 @@ def print_report(r: dict[str, Any]) -> None:
         t.add_column(col)
     for kind, e in r["engines"].items():
         if "skipped" in e:
-            t.add_row(kind, e["skipped"], *[""] * 7)
+            t.add_row(kind, e["skipped"], *[""] * 8)
             continue
         lat, tp, cu = e["latency_ms"], e["throughput"], e["catch_up"]
         ratio = e.get("ratio_to_floor", {})
@@ -95,6 +96,7 @@ def print_report(r: dict[str, Any]) -> None:
             str(lat["p99"]),
             str(tp["submitted_per_s"]),
             str(tp["receipted_per_s"]),
+            str(e.get("throughput_batched", {}).get("receipted_per_s", "")),
             f"{cu['messages']:,} in {cu['seconds']} s",
             ", ".join(f"{k} {v}" for k, v in e["rss_peak_mb"].items()),
             f"{ratio.get('latency_p50')} / {ratio.get('throughput')}",

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from parley.clock import format_time, parse_time
@@ -58,8 +59,51 @@ def sign_request(node: Node, method: str, path: str, destination: str, body: byt
     }
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    """A request whose signature, origin, destination and time were checked.
+
+    Its nonce is not yet remembered: ``remember_txn`` stores it inside the caller's
+    transaction, so a batch of envelopes and its nonce share one commit, and a replay of
+    the same request then fails on the nonce's primary key."""
+
+    origin: str
+    nonce_key: str
+    at: datetime
+    skew_s: float
+
+    def remember_txn(self, conn: Connection) -> None:
+        """Refuse a nonce seen within the skew window; older ones are refused by time already."""
+        # The primary key refuses a second copy: no look-up first (one statement, not two).
+        try:
+            conn.execute(_REMEMBER, {"nonce": self.nonce_key, "peer": self.origin, "seen_at": self.at})
+        except IntegrityError:
+            raise AuthError("request was already seen (replay)", code="replayed_request") from None
+        # Forget nonces that can no longer be replayed (their time is outside the window).
+        if secrets.randbelow(100) == 0:
+            conn.execute(
+                delete(seen_requests).where(
+                    seen_requests.c.seen_at < self.at - timedelta(seconds=2 * self.skew_s)
+                )
+            )
+
+    def remember(self, node: Node) -> None:
+        with node.engine.begin() as conn:
+            self.remember_txn(conn)
+
+
+_REMEMBER = insert(seen_requests)
+
+
 def verify_request(node: Node, method: str, path: str, headers: Any, body: bytes) -> str:
     """Return the authenticated origin node, or raise AuthError with a precise code."""
+    auth = authenticate_request(node, method, path, headers, body)
+    auth.remember(node)
+    return auth.origin
+
+
+def authenticate_request(node: Node, method: str, path: str, headers: Any, body: bytes) -> Authenticated:
+    """Every check but the replay check (see ``Authenticated``); AuthError if one fails."""
     origin = headers.get(H_ORIGIN)
     dest = headers.get(H_DEST)
     time = headers.get(H_TIME)
@@ -94,22 +138,4 @@ def verify_request(node: Node, method: str, path: str, headers: Any, body: bytes
     payload = request_payload(method, path, origin, dest, time, nonce, body)
     if not signing.verify("request", payload, sig, public):
         raise AuthError("request signature does not verify", code="bad_request_signature")
-    _remember_nonce(node, origin, nonce, now, skew)
-    return str(origin)
-
-
-def _remember_nonce(node: Node, origin: str, nonce: str, now: datetime, skew: float) -> None:
-    """Refuse a nonce seen within the skew window; older ones are refused by time already."""
-    key = f"{origin}:{nonce}"[:64]
-    with node.engine.begin() as conn:
-        if conn.execute(select(seen_requests.c.nonce).where(seen_requests.c.nonce == key)).first():
-            raise AuthError("request was already seen (replay)", code="replayed_request")
-        try:
-            conn.execute(insert(seen_requests).values(nonce=key, peer=origin, seen_at=now))
-        except IntegrityError:
-            raise AuthError("request was already seen (replay)", code="replayed_request") from None
-        # Forget nonces that can no longer be replayed (their time is outside the window).
-        if secrets.randbelow(100) == 0:
-            conn.execute(
-                delete(seen_requests).where(seen_requests.c.seen_at < now - timedelta(seconds=2 * skew))
-            )
+    return Authenticated(str(origin), f"{origin}:{nonce}"[:64], now, skew)

@@ -30,22 +30,27 @@ async def post_envelopes(service: Service, origin: str, payload: Any, request: R
     if len(wires) > MAX_BATCH:
         raise UsageError(f"at most {MAX_BATCH} envelopes per batch", code="batch_too_large", http_status=413)
     node = service.node
+    auth = request.state.auth
     try:
-        result = await service.db(receive_batch, node, origin, wires)
+        result = await service.db(receive_batch, node, origin, wires, before=auth.remember_txn)
     except GapError as gap:
-        index = int(gap.details.get("index", 0))
-        channel, sender, got = gap.channel, gap.sender, gap.got
-
-        def hold() -> None:
-            with node.engine.begin() as conn:
-                hold_txn(conn, wires[index], channel, sender, got, node.clock.now())
-
-        await service.db(hold)
-        service.schedule_gap_fetch(origin, gap.channel, gap.expected, gap.got - 1)
+        await _hold_ahead_of_gap(service, origin, wires, gap)
         raise
     if result.stored:
         service.on_received(result.new_envelopes)
     return result.to_json()
+
+
+async def _hold_ahead_of_gap(service: Service, origin: str, wires: list[Any], gap: GapError) -> None:
+    node = service.node
+    index = int(gap.details.get("index", 0))
+
+    def hold() -> None:
+        with node.engine.begin() as conn:
+            hold_txn(conn, wires[index], gap.channel, gap.sender, gap.got, node.clock.now())
+
+    await service.db(hold)
+    service.schedule_gap_fetch(origin, gap.channel, gap.expected, gap.got - 1)
 
 
 async def get_chain(service: Service, origin: str, payload: Any, request: Request) -> Any:

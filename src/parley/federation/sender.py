@@ -21,13 +21,16 @@ from sqlalchemy import or_, select, update
 from parley.errors import ParleyError
 from parley.federation.backoff import next_attempt
 from parley.federation.client import PeerClient, PeerRefused
-from parley.federation.outbox import next_batch_txn
+from parley.federation.outbox import channels_with_txn, next_batch_txn
 from parley.messaging.receipts import accept_receipts
 from parley.node import Node
+from parley.protocol.envelope import SignedEnvelope
+from parley.protocol.receipt import Receipt, parse_receipt
 from parley.storage.tables import peer_links
 
 log = logging.getLogger("parley.sender")
 LEASE_S = 30.0
+HOT_MAX = 20_000  # envelopes held for the fast path before falling back to the query
 
 
 @dataclass
@@ -46,12 +49,25 @@ class PeerSender:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     resend_from: dict[str, int] = field(default_factory=dict)
     on_receipts: Any = None
+    # Where receipts are stored: the node's group committer when serving, so they share
+    # the next send's commit; a transaction of their own when None.
+    store_receipts: Any = None
     _healthy: bool = False
     _lease_until: float = 0.0  # monotonic time until which our lease is surely valid
+    # The fast path (see ``offer``): envelopes this process just committed, and per channel
+    # the next seq the peer is known to expect (learned from its last receipt).
+    _hot: list[SignedEnvelope] = field(default_factory=list)
+    _next_seq: dict[str, int] = field(default_factory=dict)
+    _query_due: bool = False
+    _shared: set[str] | None = None  # channels shared with the peer, once the query said
 
     @property
     def peer(self) -> str:
         return self.client.peer
+
+    @property
+    def batch_limit(self) -> int:
+        return self.node.config.federation.batch_size
 
     # --- database steps (run in a worker thread) ---------------------------------------
     def claim(self) -> bool:
@@ -102,6 +118,7 @@ class PeerSender:
 
     def load_batch(self) -> list[dict[str, Any]]:
         with self.node.reader.connect() as conn:
+            self._shared = set(channels_with_txn(conn, self.node.name, self.peer))
             return next_batch_txn(
                 conn, self.node.name, self.peer, self.node.config.federation.batch_size, self.resend_from
             )
@@ -139,19 +156,101 @@ class PeerSender:
                 )
             )
 
+    # --- the fast path -----------------------------------------------------------------
+    def offer(self, envs: list[SignedEnvelope]) -> None:
+        """Envelopes this process has just committed, handed over in memory.
+
+        The outbox query stays the truth: these are sent without reading them back only
+        while they continue exactly where the peer's last receipt left off; anything else
+        (another process sent too, a restart, an error) falls back to the query."""
+        if self._shared is not None:
+            envs = [e for e in envs if e.channel in self._shared]
+        if len(self._hot) + len(envs) > HOT_MAX:
+            self._hot.clear()  # far behind: the query is the better tool anyway
+            self._query_due = True
+            return
+        self._hot.extend(envs)
+
+    def take_hot(self) -> list[dict[str, Any]] | None:
+        """The next batch from memory, or None when there is none there.
+
+        An envelope of a channel this loop has not synchronised yet, or one past a gap (a
+        message another process stored), is left to the outbox query, which carries
+        everything unreceipted in order: ``_query_due`` asks for that next round."""
+        expected = dict(self._next_seq)
+        batch: list[dict[str, Any]] = []
+        limit = self.batch_limit
+        rest: list[SignedEnvelope] = []
+        for i, env in enumerate(self._hot):
+            if len(batch) >= limit:
+                rest = self._hot[i:]
+                break
+            nxt = expected.get(env.channel)
+            if nxt is None or env.seq > nxt:
+                self._query_due = True
+            elif env.seq == nxt:
+                batch.append(env.to_wire())
+                expected[env.channel] = nxt + 1
+        self._hot = rest
+        return batch or None
+
+    def _learn(self, accepted: list[Any]) -> None:
+        for r in accepted:
+            if r.upto_seq + 1 > self._next_seq.get(r.channel, 0):
+                self._next_seq[r.channel] = r.upto_seq + 1
+
+    def _forget(self) -> None:
+        self._hot.clear()
+        self._next_seq.clear()
+
+    def verify_in_memory(self, batch: list[dict[str, Any]], raws: list[Any]) -> list[Receipt]:
+        """The receipts that are signed by the peer and name the hash of an envelope in
+        ``batch``: the checks ``accept_receipts`` makes, without the database. Anything
+        else is left to ``accept_receipts`` alone."""
+        sent = {(w["envelope"]["channel"], w["envelope"]["seq"]): w["hash"] for w in batch}
+        held = []
+        for raw in raws:
+            try:
+                r = parse_receipt(raw, self.node.key_for)
+            except ParleyError:
+                continue
+            if (
+                r.receiver == self.peer
+                and r.sender == self.node.name
+                and sent.get((r.channel, r.upto_seq)) == r.upto_hash
+            ):
+                held.append(r)
+        return held
+
     # --- one round ---------------------------------------------------------------------
     async def run_once(self) -> SendOutcome:
         """Send one batch if any is due; never raises for peer trouble (it is recorded)."""
         outcome = SendOutcome()
-        batch = await asyncio.to_thread(self.load_batch)
+        batch = None
+        if self._healthy and not self.resend_from and not self._query_due:
+            batch = self.take_hot()
+        if batch is None:
+            self._query_due = False
+            batch = await asyncio.to_thread(self.load_batch)
         if not batch:
             return outcome
         try:
             answer = await self.client.call("POST", "/envelopes", {"envelopes": batch})
             outcome.sent = len(batch)
             receipts = answer.get("receipts", []) if isinstance(answer, dict) else []
-            accepted = await asyncio.to_thread(accept_receipts, self.node, self.peer, receipts)
+            if self.on_receipts is not None:
+                # Whoever waits for the receipt hears of it once it is verified against what
+                # was just sent; storing it follows at once. Were this process to die in
+                # between, the envelope would be sent and receipted again: nothing is lost.
+                held = self.verify_in_memory(batch, receipts)
+                if held:
+                    self.on_receipts(self.peer, held, stored=False)
+            if self.store_receipts is not None:
+                accepted = await self.store_receipts(self.peer, receipts)
+            else:
+                accepted = await asyncio.to_thread(accept_receipts, self.node, self.peer, receipts)
             outcome.receipted = sum(1 for _ in accepted)
+            self._learn(accepted)
             self.resend_from.clear()
             if self.on_receipts is not None:
                 self.on_receipts(self.peer, accepted)
@@ -167,11 +266,13 @@ class PeerSender:
                 self.resend_from[str(details.get("channel"))] = int(details["expected_seq"])
             outcome.error, outcome.refused = exc.message, True
             self._healthy = False
+            self._forget()
             log.warning("%s refused a batch: %s", self.peer, exc.message)
             await asyncio.to_thread(self.record_failure, exc.message, refused=exc.code != "sequence_gap")
         except ParleyError as exc:
             outcome.error = exc.message
             self._healthy = False
+            self._forget()
             await asyncio.to_thread(self.record_failure, exc.message, refused=False)
         return outcome
 
@@ -192,8 +293,14 @@ class PeerSender:
                     continue
                 self.wake.clear()
                 outcome = await self.run_once()
-                if outcome.sent and not outcome.error:
-                    continue  # there may be more: go again at once
+                if (
+                    outcome.sent
+                    and not outcome.error
+                    and (
+                        self.wake.is_set() or self._hot or self._query_due or outcome.sent >= self.batch_limit
+                    )
+                ):
+                    continue  # there is, or may be, more: go again at once
                 if not outcome.error:
                     await _wait(self.wake, stop, poll_s)
             except asyncio.CancelledError:

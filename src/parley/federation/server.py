@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from parley.errors import ParleyError, UsageError
-from parley.federation.auth import verify_request
+from parley.errors import AuthError, ParleyError, UsageError
+from parley.federation.auth import authenticate_request
 from parley.protocol.canonical import loads_strict
 
 if TYPE_CHECKING:
@@ -36,7 +36,12 @@ Handler = Callable[["Service", str, Any, Request], Awaitable[Any]]
 
 
 def federation_routes(service: Service) -> list[Route]:
-    def wrap(handler: Handler, method: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    def wrap(
+        handler: Handler, method: str, *, own_nonce: bool = False
+    ) -> Callable[[Request], Awaitable[JSONResponse]]:
+        """``own_nonce``: the handler stores the request's nonce in its own transaction
+        (``request.state.auth.remember_txn``), saving a commit on the hot path."""
+
         async def endpoint(request: Request) -> JSONResponse:
             limit = service.node.config.federation.max_request_bytes
             body = b""
@@ -50,9 +55,11 @@ def federation_routes(service: Service) -> list[Route]:
                     )
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             try:
-                origin = await asyncio.to_thread(
-                    verify_request, service.node, method, path, request.headers, body
-                )
+                # The checks are CPU only (the peer's key is cached): no thread hop for them.
+                auth = authenticate_request(service.node, method, path, request.headers, body)
+                request.state.auth = auth
+                if not own_nonce:
+                    await asyncio.to_thread(auth.remember, service.node)
                 payload: Any = None
                 if body:
                     try:
@@ -61,8 +68,17 @@ def federation_routes(service: Service) -> list[Route]:
                         raise UsageError(
                             f"request body is not valid JSON: {exc}", code="malformed_json"
                         ) from None
-                answer = await handler(service, origin, payload, request)
+                answer = await handler(service, auth.origin, payload, request)
             except ParleyError as exc:
+                checked = getattr(request.state, "auth", None)
+                if own_nonce and checked is not None and not isinstance(exc, AuthError):
+                    # The refusal rolled the nonce back with everything else (or came before
+                    # the handler's transaction): remember it on its own, so a refused
+                    # request cannot be replayed either; a replay is refused as one.
+                    try:
+                        await asyncio.to_thread(checked.remember, service.node)
+                    except AuthError as replay:
+                        return _error(replay)
                 return _error(exc)
             except IntegrityError:
                 # Another process stored the same thing a moment ago: safe to retry.
@@ -82,7 +98,7 @@ def federation_routes(service: Service) -> list[Route]:
     from parley.record import witnessing
 
     return [
-        Route(PREFIX + "/envelopes", wrap(handlers.post_envelopes, "POST"), methods=["POST"]),
+        Route(PREFIX + "/envelopes", wrap(handlers.post_envelopes, "POST", own_nonce=True), methods=["POST"]),
         Route(PREFIX + "/chain", wrap(handlers.get_chain, "GET"), methods=["GET"]),
         Route(PREFIX + "/charters", wrap(handlers.post_charter, "POST"), methods=["POST"]),
         Route(PREFIX + "/status-records", wrap(handlers.post_status_record, "POST"), methods=["POST"]),

@@ -10,31 +10,45 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, text, update
+from sqlalchemy import Connection, bindparam, insert, select, text, update
 
 from parley.protocol.envelope import SignedEnvelope
 from parley.record.journal import journal_txn
 from parley.storage.tables import chain_heads, envelopes
 
+# Built once: constructing a Core statement costs more than running it on SQLite
+# (docs/decisions/0006).
+_HEAD = select(chain_heads.c.seq, chain_heads.c.hash).where(
+    chain_heads.c.channel == bindparam("channel"), chain_heads.c.sender_node == bindparam("sender")
+)
+_HEAD_FOR_UPDATE = _HEAD.with_for_update()
+_CHAIN_LOCK = text("SELECT pg_advisory_xact_lock(hashtext(:k))")
+_INSERT_ENVELOPES = insert(envelopes)
+_INSERT_HEAD = insert(chain_heads)
+_MOVE_HEAD = (
+    update(chain_heads)
+    .where(
+        chain_heads.c.channel == bindparam("k_channel"), chain_heads.c.sender_node == bindparam("k_sender")
+    )
+    .values(seq=bindparam("seq"), hash=bindparam("hash"))
+)
+_LOAD = select(envelopes.c.raw).where(envelopes.c.id == bindparam("id"))
+
 
 def chain_head_txn(
     conn: Connection, channel: str, sender: str, *, for_update: bool = False
 ) -> tuple[int, str] | None:
-    q = select(chain_heads.c.seq, chain_heads.c.hash).where(
-        chain_heads.c.channel == channel, chain_heads.c.sender_node == sender
-    )
+    key = {"channel": channel, "sender": sender}
     if for_update and conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-        row = conn.execute(q).first()
+        row = conn.execute(_HEAD_FOR_UPDATE, key).first()
         if row is None:
             # A chain's first envelope has no head row to lock yet, so two processes
             # sharing the database would both pick seq 1: serialise them on an advisory
             # lock held until commit, then read again (the winner's head is visible then).
-            key = f"parley-chain:{channel}:{sender}"
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
-            row = conn.execute(q).first()
+            conn.execute(_CHAIN_LOCK, {"k": f"parley-chain:{channel}:{sender}"})
+            row = conn.execute(_HEAD_FOR_UPDATE, key).first()
     else:
-        row = conn.execute(q).first()
+        row = conn.execute(_HEAD, key).first()
     return None if row is None else (int(row.seq), str(row.hash))
 
 
@@ -55,7 +69,7 @@ def store_envelopes_txn(
         return
     raws = [env.to_bytes() for env in envs]
     conn.execute(
-        insert(envelopes),
+        _INSERT_ENVELOPES,
         [
             {
                 "id": env.id,
@@ -83,13 +97,11 @@ def store_envelopes_txn(
     for key, env in last.items():
         if first[key].seq == 1:
             conn.execute(
-                insert(chain_heads).values(channel=key[0], sender_node=key[1], seq=env.seq, hash=env.hash)
+                _INSERT_HEAD, {"channel": key[0], "sender_node": key[1], "seq": env.seq, "hash": env.hash}
             )
         else:
             conn.execute(
-                update(chain_heads)
-                .where(chain_heads.c.channel == key[0], chain_heads.c.sender_node == key[1])
-                .values(seq=env.seq, hash=env.hash)
+                _MOVE_HEAD, {"k_channel": key[0], "k_sender": key[1], "seq": env.seq, "hash": env.hash}
             )
     for env, raw in zip(envs, raws, strict=True):
         journal_txn(conn, "envelope", env.id, raw)
@@ -108,5 +120,5 @@ def project_txn(conn: Connection, env: SignedEnvelope) -> None:
 
 
 def load_envelope_txn(conn: Connection, message_id: str) -> SignedEnvelope | None:
-    row = conn.execute(select(envelopes.c.raw).where(envelopes.c.id == message_id)).first()
+    row = conn.execute(_LOAD, {"id": message_id}).first()
     return None if row is None else SignedEnvelope.from_bytes(row.raw)

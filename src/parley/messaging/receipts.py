@@ -13,43 +13,54 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, select
 
 from parley.channels.charter import CONTROL_TYPES
 from parley.channels.registry import get_channel_txn
 from parley.clock import format_time, parse_time
 from parley.errors import VerificationError
-from parley.messaging.receive import store_receipt_txn
+from parley.messaging.receive import HASH_AT, INSERT_DELIVERY, store_receipt_txn
 from parley.node import Node
 from parley.protocol.receipt import Receipt, parse_receipt
 from parley.record.journal import buffered
-from parley.storage.tables import delivery, envelopes, receipts
+from parley.storage.tables import envelopes, receipts
+
+_UPTO = select(func.max(receipts.c.upto_seq)).where(
+    receipts.c.channel == bindparam("channel"),
+    receipts.c.sender_node == bindparam("sender"),
+    receipts.c.receiver_node == bindparam("receiver"),
+)
+_NEWLY_COVERED = select(envelopes.c.id, envelopes.c.precedence, envelopes.c.type).where(
+    envelopes.c.channel == bindparam("channel"),
+    envelopes.c.sender_node == bindparam("sender"),
+    envelopes.c.seq > bindparam("after"),
+    envelopes.c.seq <= bindparam("upto"),
+)
 
 
 def receipted_upto_txn(conn: Connection, channel: str, sender: str, receiver: str) -> int:
-    value = conn.execute(
-        select(func.max(receipts.c.upto_seq)).where(
-            receipts.c.channel == channel,
-            receipts.c.sender_node == sender,
-            receipts.c.receiver_node == receiver,
-        )
-    ).scalar()
+    value = conn.execute(_UPTO, {"channel": channel, "sender": sender, "receiver": receiver}).scalar()
     return int(value or 0)
 
 
 def accept_receipts(node: Node, peer: str, raws: Sequence[Any]) -> list[Receipt]:
     """Verify and store receipts from ``peer`` for this node's chains; return the new ones."""
+    with node.engine.begin() as conn, buffered(conn):
+        return accept_receipts_txn(node, conn, peer, raws)
+
+
+def accept_receipts_txn(node: Node, conn: Connection, peer: str, raws: Sequence[Any]) -> list[Receipt]:
+    """``accept_receipts`` inside the caller's (buffered) transaction."""
     accepted: list[Receipt] = []
     now = node.clock.now()
-    with node.engine.begin() as conn, buffered(conn):
-        for raw in raws:
-            receipt = parse_receipt(raw, node.key_for)
-            if receipt.receiver != peer:
-                raise VerificationError("receipt", f"receipt is signed by {receipt.receiver}, not {peer}")
-            if receipt.sender != node.name:
-                raise VerificationError("receipt", f"receipt covers {receipt.sender}'s chain, not ours")
-            if accept_receipt_txn(node, conn, receipt, now):
-                accepted.append(receipt)
+    for raw in raws:
+        receipt = parse_receipt(raw, node.key_for)
+        if receipt.receiver != peer:
+            raise VerificationError("receipt", f"receipt is signed by {receipt.receiver}, not {peer}")
+        if receipt.sender != node.name:
+            raise VerificationError("receipt", f"receipt covers {receipt.sender}'s chain, not ours")
+        if accept_receipt_txn(node, conn, receipt, now):
+            accepted.append(receipt)
     return accepted
 
 
@@ -58,11 +69,7 @@ def accept_receipt_txn(node: Node, conn: Connection, receipt: Receipt, now: Any)
     if receipt.upto_seq <= before:
         return False
     ours = conn.execute(
-        select(envelopes.c.hash).where(
-            envelopes.c.channel == receipt.channel,
-            envelopes.c.sender_node == receipt.sender,
-            envelopes.c.seq == receipt.upto_seq,
-        )
+        HASH_AT, {"channel": receipt.channel, "sender": receipt.sender, "seq": receipt.upto_seq}
     ).first()
     if ours is None or ours.hash != receipt.upto_hash:
         raise VerificationError(
@@ -75,12 +82,8 @@ def accept_receipt_txn(node: Node, conn: Connection, receipt: Receipt, now: Any)
     channel = get_channel_txn(conn, receipt.channel)
     received_at = parse_time(receipt.received_at)
     rows = conn.execute(
-        select(envelopes.c.id, envelopes.c.precedence, envelopes.c.type).where(
-            envelopes.c.channel == receipt.channel,
-            envelopes.c.sender_node == receipt.sender,
-            envelopes.c.seq > before,
-            envelopes.c.seq <= receipt.upto_seq,
-        )
+        _NEWLY_COVERED,
+        {"channel": receipt.channel, "sender": receipt.sender, "after": before, "upto": receipt.upto_seq},
     ).all()
     values = [
         {
@@ -94,5 +97,5 @@ def accept_receipt_txn(node: Node, conn: Connection, receipt: Receipt, now: Any)
         for r in rows
     ]
     if values:
-        conn.execute(insert(delivery), values)
+        conn.execute(INSERT_DELIVERY, values)
     return True

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from parley.channels.charter import CONTROL_TYPES
 from parley.channels.registry import Channel, get_channel_txn
@@ -71,6 +71,25 @@ class GapError(VerificationError):
         self.sender = sender
         self.expected = expected
         self.got = got
+
+
+HASH_AT = select(envelopes.c.hash).where(
+    envelopes.c.channel == bindparam("channel"),
+    envelopes.c.sender_node == bindparam("sender"),
+    envelopes.c.seq == bindparam("seq"),
+)
+INSERT_DELIVERY = insert(delivery)
+_INSERT_RECEIPT = insert(receipts)
+_LAST_RECEIPT = (
+    select(receipts.c.raw, receipts.c.upto_seq)
+    .where(
+        receipts.c.channel == bindparam("channel"),
+        receipts.c.sender_node == bindparam("sender"),
+        receipts.c.receiver_node == bindparam("receiver"),
+    )
+    .order_by(receipts.c.upto_seq.desc())
+    .limit(1)
+)
 
 
 def check_envelope_against_channel(node: Node, channel: Channel, env: SignedEnvelope, origin: str) -> None:
@@ -126,14 +145,19 @@ def receive_batch(
     wires: Sequence[Any],
     *,
     on_stored: Callable[[Connection, SignedEnvelope], None] | None = None,
+    before: Callable[[Connection], None] | None = None,
 ) -> BatchResult:
-    """Verify and store a batch from ``origin``; raise ParleyError (nothing stored) if any fails."""
+    """Verify and store a batch from ``origin``; raise ParleyError (nothing stored) if any fails.
+
+    ``before`` runs first inside the same transaction (the request's replay nonce)."""
     if origin == node.name:
         raise RefusedError("a node does not deliver to itself", code="wrong_sender")
     now = node.clock.now()
     result = BatchResult()
     touched: dict[tuple[str, str], None] = {}
     with node.engine.begin() as conn, buffered(conn):
+        if before is not None:
+            before(conn)
         heads: dict[tuple[str, str], tuple[int, str] | None] = {}
         channels: dict[str, Channel] = {}
         accepted: list[SignedEnvelope] = []
@@ -169,11 +193,7 @@ def receive_batch(
                             http_status=409,
                         )
                     stored = conn.execute(
-                        select(envelopes.c.hash).where(
-                            envelopes.c.channel == env.channel,
-                            envelopes.c.sender_node == env.sender_node,
-                            envelopes.c.seq == env.seq,
-                        )
+                        HASH_AT, {"channel": env.channel, "sender": env.sender_node, "seq": env.seq}
                     ).first()
                     if stored is not None and stored.hash == env.hash:
                         result.duplicates.append(env.id)
@@ -212,31 +232,40 @@ def receive_batch(
         # Everything checked: now store the batch in a few statements.
         store_envelopes_txn(conn, accepted, outgoing=False, stored_at=now)
         if due_rows:
-            conn.execute(insert(delivery), due_rows)
+            conn.execute(INSERT_DELIVERY, due_rows)
         if on_stored is not None:
             for env in accepted:
                 on_stored(conn, env)
+        moved = {(e.channel, e.sender_node) for e in accepted}
         for channel_id, sender in touched:
             head = heads.get((channel_id, sender)) or chain_head_txn(conn, channel_id, sender)
             assert head is not None
-            result.receipts.append(issue_receipt_txn(node, conn, channel_id, sender, head, now))
+            result.receipts.append(
+                issue_receipt_txn(
+                    node, conn, channel_id, sender, head, now, moved=(channel_id, sender) in moved
+                )
+            )
     return result
 
 
 def issue_receipt_txn(
-    node: Node, conn: Connection, channel: str, sender: str, head: tuple[int, str], now: datetime
+    node: Node,
+    conn: Connection,
+    channel: str,
+    sender: str,
+    head: tuple[int, str],
+    now: datetime,
+    *,
+    moved: bool = False,
 ) -> Receipt:
-    """Sign a cumulative receipt for ``sender``'s chain; reuse the last one if unchanged."""
-    last = conn.execute(
-        select(receipts.c.raw, receipts.c.upto_seq)
-        .where(
-            receipts.c.channel == channel,
-            receipts.c.sender_node == sender,
-            receipts.c.receiver_node == node.name,
-        )
-        .order_by(receipts.c.upto_seq.desc())
-        .limit(1)
-    ).first()
+    """Sign a cumulative receipt for ``sender``'s chain; reuse the last one if unchanged.
+
+    ``moved``: this transaction stored envelopes on the chain, so no earlier receipt can
+    cover its head and the look-up is skipped."""
+    last = None
+    if not moved:
+        key = {"channel": channel, "sender": sender, "receiver": node.name}
+        last = conn.execute(_LAST_RECEIPT, key).first()
     if last is not None and int(last.upto_seq) == head[0]:
         raw = json.loads(last.raw)
         return Receipt(raw["receipt"], raw["signature"])
@@ -255,16 +284,17 @@ def issue_receipt_txn(
 
 def store_receipt_txn(conn: Connection, receipt: Receipt, now: datetime) -> None:
     conn.execute(
-        insert(receipts).values(
-            channel=receipt.channel,
-            sender_node=receipt.sender,
-            receiver_node=receipt.receiver,
-            upto_seq=receipt.upto_seq,
-            upto_hash=receipt.upto_hash,
-            received_at=receipt.received_at,
-            raw=receipt.to_bytes(),
-            stored_at=now,
-        )
+        _INSERT_RECEIPT,
+        {
+            "channel": receipt.channel,
+            "sender_node": receipt.sender,
+            "receiver_node": receipt.receiver,
+            "upto_seq": receipt.upto_seq,
+            "upto_hash": receipt.upto_hash,
+            "received_at": receipt.received_at,
+            "raw": receipt.to_bytes(),
+            "stored_at": now,
+        },
     )
     journal_txn(
         conn,

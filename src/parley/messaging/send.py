@@ -7,8 +7,12 @@ could diverge from the record.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from sqlalchemy import insert
 
 from parley.channels.registry import get_channel_txn
 from parley.errors import ForbiddenError, ParleyError, UsageError
@@ -16,6 +20,9 @@ from parley.messaging.chains import chain_head_txn, store_envelope_txn
 from parley.node import Node
 from parley.protocol.envelope import PRECEDENCES, STATUSES, SignedEnvelope, build_envelope
 from parley.record.journal import buffered
+from parley.storage.tables import audit_log
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -67,23 +74,46 @@ def do_send_group(node: Node, items: list[tuple[Draft, str, Any]]) -> list[Signe
     """Group commit: each (draft, lang, operator) is checked and stored on its own
     savepoint, so one refused draft refuses only itself, and the group shares one commit
     (one fsync) — the difference between hundreds and thousands of messages a second."""
+    if len(items) == 1:
+        # Alone in its commit: a refusal rolls back the whole transaction, no savepoint needed.
+        draft, lang, operator = items[0]
+        try:
+            with node.engine.begin() as conn, buffered(conn):
+                return [send_txn(node, conn, draft, lang=lang, acting_for=operator)]
+        except ParleyError as exc:
+            return [exc]
+    with node.engine.begin() as conn, buffered(conn):
+        return send_group_txn(node, conn, items)
+
+
+def send_group_txn(
+    node: Node, conn: Any, items: list[tuple[Draft, str, Any]]
+) -> list[SignedEnvelope | ParleyError]:
+    """``do_send_group`` inside the caller's (buffered) transaction."""
+    out: list[SignedEnvelope | ParleyError] = []
+    for draft, lang, operator in items:
+
+        def act(d: Draft = draft, la: str = lang, op: Any = operator) -> SignedEnvelope:
+            return send_txn(node, conn, d, lang=la, acting_for=op)
+
+        out.append(isolated_txn(conn, act))
+    return out
+
+
+def isolated_txn(conn: Any, act: Callable[[], T]) -> T | ParleyError:
+    """Run ``act`` on a savepoint: a ParleyError undoes only its own writes (and log leaves)."""
     from parley.record.journal import BUFFER
 
-    out: list[SignedEnvelope | ParleyError] = []
-    with node.engine.begin() as conn, buffered(conn):
-        for draft, lang, operator in items:
-            mark = len(conn.info[BUFFER])
-            savepoint = conn.begin_nested()
-            try:
-                env = send_txn(node, conn, draft, lang=lang, acting_for=operator)
-            except ParleyError as exc:
-                savepoint.rollback()
-                del conn.info[BUFFER][mark:]  # the refused draft's log leaves go too
-                out.append(exc)
-                continue
-            savepoint.commit()
-            out.append(env)
-    return out
+    mark = len(conn.info[BUFFER])
+    savepoint = conn.begin_nested()
+    try:
+        result = act()
+    except ParleyError as exc:
+        savepoint.rollback()
+        del conn.info[BUFFER][mark:]  # the refused act's log leaves go too
+        return exc
+    savepoint.commit()
+    return result
 
 
 def send_txn(
@@ -131,12 +161,9 @@ def send_txn(
     return env
 
 
+_INSERT_AUDIT = insert(audit_log)
+
+
 def audit_txn(conn: Any, at: Any, actor: str, action: str, details: dict[str, Any]) -> None:
     """Record who did what, in the same transaction as the act itself."""
-    import json
-
-    from sqlalchemy import insert
-
-    from parley.storage.tables import audit_log
-
-    conn.execute(insert(audit_log).values(at=at, actor=actor, action=action, details=json.dumps(details)))
+    conn.execute(_INSERT_AUDIT, {"at": at, "actor": actor, "action": action, "details": json.dumps(details)})

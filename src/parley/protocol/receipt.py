@@ -51,7 +51,12 @@ class Receipt:
         return {"receipt": self.data, "signature": self.signature}
 
     def to_bytes(self) -> bytes:
-        return canonical_bytes(self.to_json())
+        # Stored and logged: canonicalise once (a frozen receipt never changes).
+        cached = self.__dict__.get("_bytes")
+        if cached is None:
+            cached = canonical_bytes(self.to_json())
+            object.__setattr__(self, "_bytes", cached)
+        return cached
 
 
 def make_receipt(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, and_, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from parley.record import merkle
@@ -88,9 +88,15 @@ class LeafRecord:
 # -- writing ------------------------------------------------------------------------------
 
 
+_HEAD_FOR_UPDATE = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
+_SET_SIZE = update(log_head).where(log_head.c.id == 1).values(size=bindparam("size"))
+_INSERT_LEAVES = insert(log_leaves)
+_INSERT_NODES = insert(log_nodes)
+
+
 def _lock_head(conn: Connection) -> int:
     """Lock the head row for the rest of the caller's transaction; the size it holds."""
-    stmt = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
+    stmt = _HEAD_FOR_UPDATE
     current = conn.execute(stmt).scalar_one_or_none()
     if current is None:
         # First append ever. Two first appenders may race to create the row, so insert it
@@ -144,7 +150,7 @@ def append_many_txn(conn: Connection, entries: Sequence[LeafEntry], *, now: date
             known[(level, idx)] = h
             new_nodes.append({"level": level, "idx": idx, "hash": h})
     conn.execute(
-        insert(log_leaves),
+        _INSERT_LEAVES,
         [
             {
                 "idx": old_size + offset,
@@ -157,9 +163,9 @@ def append_many_txn(conn: Connection, entries: Sequence[LeafEntry], *, now: date
         ],
     )
     if new_nodes:
-        conn.execute(insert(log_nodes), new_nodes)
+        conn.execute(_INSERT_NODES, new_nodes)
     new_size = old_size + len(entries)
-    conn.execute(update(log_head).where(log_head.c.id == 1).values(size=new_size))
+    conn.execute(_SET_SIZE, {"size": new_size})
     return range(old_size, new_size)
 
 
@@ -178,8 +184,27 @@ def append_txn(conn: Connection, data: bytes, kind: str, ref: str, *, now: datet
 # -- reading ------------------------------------------------------------------------------
 
 
+_ONE_LEAF = select(log_leaves.c.leaf_hash).where(log_leaves.c.idx == bindparam("idx"))
+_ONE_NODE = select(log_nodes.c.hash).where(
+    log_nodes.c.level == bindparam("level"), log_nodes.c.idx == bindparam("idx")
+)
+
+
 def _fetch(conn: Connection, coords: Iterable[Coord]) -> dict[Coord, bytes]:
-    """Stored subtree hashes at ``coords``, in one query."""
+    """Stored subtree hashes at ``coords``, in one query (or a few prepared ones)."""
+    coords = set(coords)
+    if len(coords) == 1:
+        # The common case, one leaf appended: one hash by primary key, with a statement
+        # built once; building the query below costs more than running it.
+        out: dict[Coord, bytes] = {}
+        for level, idx in coords:
+            if level == 0:
+                h = conn.execute(_ONE_LEAF, {"idx": idx}).scalar()
+            else:
+                h = conn.execute(_ONE_NODE, {"level": level, "idx": idx}).scalar()
+            if h is not None:
+                out[(level, idx)] = bytes(h)
+        return out
     leaves = sorted({i for level, i in coords if level == 0})
     nodes = sorted({(level, i) for level, i in coords if level > 0})
     parts = []
