@@ -11,6 +11,7 @@ import stat
 import tomllib
 from pathlib import Path
 
+import pytest
 from foundation_support import NO, NO_DESK, PASSWORD, RU, RU_DESK, Cli, Pair, connect, count
 from sqlalchemy import text
 
@@ -294,3 +295,59 @@ def test_console_script_and_parley_home(tmp_path: Path) -> None:
     )
     assert lost.returncode == 1
     assert lost.stderr == "error: no node home given — pass --home DIR or set PARLEY_HOME=DIR\n"
+
+
+def test_token_revoke(cli: Cli, pair: Pair) -> None:
+    from parley.directory.operators import operator_for_token
+    from parley.errors import AuthError
+    from parley.node import Node
+
+    password = pair.files / "pw"
+    password.write_text(PASSWORD + "\n")
+    cli.ok(
+        "--home",
+        pair.a,
+        "operator",
+        "add",
+        "berg",
+        "--desk",
+        NO_DESK,
+        "--role",
+        "duty",
+        "--password-file",
+        password,
+    )
+    cli.fails(
+        "--home", pair.a, "token", "revoke", "berg", what="berg has no API token to revoke", todo="issue"
+    )
+    kept = cli.ok("--home", pair.a, "token", "issue", "berg", "--label", "console").out.strip()
+    feed = cli.ok("--home", pair.a, "token", "issue", "berg", "--label", "feed").out.strip()
+    out = cli.ok("--home", pair.a, "token", "revoke", "berg", "--label", "feed").out
+    assert out.strip() == "revoked 1 token of berg"
+    node = Node.open(pair.a)
+    try:
+        assert operator_for_token(node, kept).username == "berg"
+        with pytest.raises(AuthError, match="revoked"):
+            operator_for_token(node, feed)
+    finally:
+        node.close()
+    cli.fails(
+        "--home", pair.a, "token", "revoke", "nobody", what="unknown operator 'nobody'", todo="operator list"
+    )
+
+
+def test_api_remembers_a_token_for_two_seconds() -> None:
+    from parley.api.auth import TOKEN_TTL_S, TokenCache
+    from parley.directory.operators import Operator
+
+    now = [100.0]
+    cache = TokenCache(clock=lambda: now[0])
+    op = Operator("berg", "nb", {NO_DESK: "duty"}, False)
+    assert cache.get("pk_x") is None
+    cache.put("pk_x", op)
+    assert cache.get("pk_x") is op
+    assert cache.get("pk_y") is None
+    now[0] += TOKEN_TTL_S - 0.01
+    assert cache.get("pk_x") is op
+    now[0] += 0.02  # past its time: the next request asks the database again
+    assert cache.get("pk_x") is None

@@ -286,6 +286,7 @@ def bench_engine(kind: str, plan: BenchPlan, work: Path, progress: Progress) -> 
             a.start()
             b.start()
             with RssWatch([a, b]) as rss:
+                sequential(target(a), "/api/v1/messages?wait=receipt", 20, message)  # warm up
                 lat = sequential(target(a), "/api/v1/messages?wait=receipt", plan.history_latency_n, message)
                 t0 = time.perf_counter()
                 concurrent(target(a), "/api/v1/messages", plan.history_throughput_n, plan.senders, message)

@@ -128,3 +128,16 @@ def token_issue(
     from parley.directory.operators import do_issue_token
 
     typer.echo(do_issue_token(node_from(ctx), user, label))
+
+
+@token_app.command("revoke")
+def token_revoke(
+    ctx: typer.Context,
+    user: str = typer.Argument(...),
+    label: str | None = typer.Option(None, "--label", help="Only the tokens issued with this label."),
+) -> None:
+    """Revoke an operator's API tokens; a running node stops accepting them within 2 s."""
+    from parley.directory.operators import do_revoke_tokens
+
+    count = do_revoke_tokens(node_from(ctx), user, label)
+    typer.echo(f"revoked {count} token{'s' if count != 1 else ''} of {user}")

@@ -146,6 +146,23 @@ def do_issue_token(node: Node, username: str, label: str = "") -> str:
     return token
 
 
+def do_revoke_tokens(node: Node, username: str, label: str | None = None) -> int:
+    """Revoke ``username``'s API tokens (those with ``label`` only, if given); how many."""
+    get_operator(node, username)
+    with node.engine.begin() as conn:
+        q = update(api_tokens).where(api_tokens.c.username == username, api_tokens.c.revoked.is_(False))
+        if label is not None:
+            q = q.where(api_tokens.c.label == label)
+        count = conn.execute(q.values(revoked=True)).rowcount
+    if not count:
+        which = f" labelled {label!r}" if label is not None else ""
+        raise NotFoundError(
+            f"{username} has no API token{which} to revoke",
+            hint=f"issue one with `parley token issue {username}`",
+        )
+    return int(count)
+
+
 def operator_for_token(node: Node, token: str) -> Operator:
     with node.reader.connect() as conn:
         row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == _token_hash(token))).first()
