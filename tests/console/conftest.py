@@ -21,9 +21,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from parley.cli.main import main
-from parley.devnet.proxy import free_port
 from tests.conftest import PG_BASE, _driver_url, _drop, pg_problem
-from tests.harness.nodes import CHARTER, PASSWORD, NodeProcess
+from tests.harness.nodes import NodeProcess, make_pair
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -68,64 +67,8 @@ def _parley(*args: str) -> str:
 
 
 def make_console_pair(base: Path, db_urls: tuple[str | None, str | None]) -> tuple[NodeProcess, NodeProcess]:
-    """What the harness's ``make_pair`` does, with the CLI run in process.
-
-    Each CLI subprocess is a Python start-up, several seconds on a busy two-core machine;
-    the same commands in process take a fraction of that. The nodes still run as processes.
-    """
-    nodes = []
-    for (name, party), db_url in zip((("node-a", "Norway"), ("node-b", "Russia")), db_urls, strict=True):
-        port = free_port()
-        home = base / name
-        args = ["init", "--name", name, "--party", party, "--listen", f"127.0.0.1:{port}"]
-        args += ["--url", f"https://127.0.0.1:{port}"] + (["--database", db_url] if db_url else [])
-        _parley("--home", str(home), *args)
-        node = NodeProcess(home, name, port, port, tick=0.2)
-        h = ["--home", str(home)]
-        _parley(*h, "identity", "--out", str(base / f"{name}.card.json"))
-        _parley(*h, "desk", "add", "duty")
-        (base / "pw").write_text(PASSWORD)
-        _parley(
-            *h,
-            "operator",
-            "add",
-            f"op-{name}",
-            "--desk",
-            "duty",
-            "--role",
-            "duty",
-            "--password-file",
-            str(base / "pw"),
-        )
-        node.token = _parley(*h, "token", "issue", f"op-{name}").strip()
-        nodes.append(node)
-    a, b = nodes
-    _parley("--home", str(a.home), "peer", "add", str(base / "node-b.card.json"))
-    _parley("--home", str(b.home), "peer", "add", str(base / "node-a.card.json"))
-    charter = base / "charter.toml"
-    charter.write_text(CHARTER.format(id="test-line", a=a.name, b=b.name, interval=5, flash=300))
-    _parley(
-        "--home",
-        str(a.home),
-        "channel",
-        "propose",
-        "--peer",
-        b.name,
-        "--charter",
-        str(charter),
-        "--out",
-        str(base / "proposal.json"),
-    )
-    _parley(
-        "--home",
-        str(b.home),
-        "channel",
-        "accept",
-        str(base / "proposal.json"),
-        "--out",
-        str(base / "countersigned.json"),
-    )
-    _parley("--home", str(a.home), "channel", "accept", str(base / "countersigned.json"))
+    """The harness's ``make_pair`` (link tests every 5 s), plus the console's operators."""
+    a, b = make_pair(base, db_urls=db_urls, interval=5)
     _parley("--home", str(b.home), "operator", "lang", "op-node-b", "ru")
     for user, role in (("auditor-a", "auditor"), ("totp-a", "duty"), ("brake-a", "duty")):
         _parley(

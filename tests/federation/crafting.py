@@ -174,52 +174,7 @@ def quick_pair(
     flash: int = 300,
     tick: float = 0.2,
 ) -> tuple[NodeProcess, NodeProcess]:
-    """What ``make_pair`` builds, done in this process instead of ~20 CLI subprocesses.
+    """The harness's ``make_pair``, with these tests' defaults (link tests hourly)."""
+    from parley.devnet.nodes import make_pair
 
-    The result is the same pair of homes (same names, desk, operators, tokens, channel),
-    ready for ``NodeProcess.start()``; only the set-up is faster.
-    """
-    import tomllib
-
-    import tomli_w
-
-    from parley.channels.charter import charter_from_toml
-    from parley.channels.setup import do_accept_channel, do_propose_channel
-    from parley.devnet.nodes import CHARTER, PASSWORD
-    from parley.devnet.proxy import free_port
-    from parley.directory.desks import do_add_desk
-    from parley.directory.operators import do_add_operator, do_issue_token
-    from parley.directory.peers import do_add_peer
-    from parley.node import init_home
-
-    base.mkdir(parents=True, exist_ok=True)
-    procs: list[NodeProcess] = []
-    nodes: list[Node] = []
-    for (name, party), db_url in zip((("node-a", "Norway"), ("node-b", "Russia")), db_urls, strict=True):
-        port = free_port()
-        home = init_home(base / name, name=name, party=party, listen=f"127.0.0.1:{port}", database_url=db_url)
-        if config:
-            path = home / "parley.toml"
-            data = tomllib.loads(path.read_text())
-            for section, values in config.items():
-                data.setdefault(section, {}).update(values)
-            path.write_text(tomli_w.dumps(data))
-        node = Node.open(home)
-        do_add_desk(node, "duty")
-        do_add_operator(node, f"op-{name}", "duty", "duty", PASSWORD)
-        proc = NodeProcess(home, name, port, port, tick)
-        proc.token = do_issue_token(node, f"op-{name}")
-        procs.append(proc)
-        nodes.append(node)
-    a, b = nodes
-    do_add_peer(a, b.card().to_json())
-    do_add_peer(b, a.card().to_json())
-    charter = charter_from_toml(
-        CHARTER.format(id="test-line", a=a.name, b=b.name, interval=interval, flash=flash)
-    )
-    proposal = do_propose_channel(a, charter, b.name)
-    countersigned, _ = do_accept_channel(b, proposal.to_json())
-    do_accept_channel(a, countersigned.to_json())
-    for n in nodes:
-        n.close()
-    return procs[0], procs[1]
+    return make_pair(base, db_urls=db_urls, config=config, interval=interval, flash=flash, tick=tick)

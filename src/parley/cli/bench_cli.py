@@ -28,10 +28,27 @@ def bench(
         "--pg",
         help="PostgreSQL server (a database per node is created and dropped).",
     ),
+    chart: Path | None = typer.Option(None, "--chart", help="Also draw the figures as a PNG here."),
+    from_json: Path | None = typer.Option(
+        None, "--from-json", help="Measure nothing: report (and --chart) a previous run's JSON."
+    ),
 ) -> None:
     """Start two nodes on loopback and measure latency, throughput, catch-up, record and memory."""
     from parley.bench.run import BenchPlan, run_bench
     from parley.errors import UsageError
+
+    if from_json is not None:
+        try:
+            previous = json.loads(from_json.read_text())
+            print_report(previous)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UsageError(
+                f"cannot read benchmark figures from {from_json}: {type(exc).__name__}: {exc}",
+                hint="give a file written by `parley bench --json FILE`",
+            ) from None
+        if chart:
+            _draw(previous, chart)
+        return
 
     plan = BenchPlan.quick() if quick else BenchPlan()
     plan.pg_base = pg
@@ -55,6 +72,14 @@ def bench(
     if json_out:
         json_out.write_text(json.dumps(result, indent=2) + "\n")
         typer.echo(f"wrote {json_out}")
+    if chart:
+        _draw(result, chart)
+
+
+def _draw(result: dict[str, Any], chart: Path) -> None:
+    from parley.bench.chart import render_chart
+
+    typer.echo(f"wrote {render_chart(result, chart)}")
 
 
 def print_report(r: dict[str, Any]) -> None:
