@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from parley.api.auth import TokenCache, current_operator
 from parley.console.app import mount_console
+from parley.directory.audit import audit
 from parley.directory.operators import Operator
 from parley.errors import ForbiddenError, NotFoundError, ParleyError, PeerError
 from parley.federation.server import federation_routes
@@ -236,11 +237,3 @@ async def _refused(exc: ParleyError) -> BatchItemOut:
 
 def _refusal(exc: ParleyError) -> BatchItemOut:
     return BatchItemOut(error=exc.code, message=exc.message, details=exc.details or None)
-
-
-def audit(node: Any, actor: str, action: str, details: dict[str, Any]) -> None:
-    """Record an operator action in a transaction of its own (see ``audit_txn``)."""
-    from parley.messaging.send import audit_txn
-
-    with node.engine.begin() as conn:
-        audit_txn(conn, node.clock.now(), actor, action, details)

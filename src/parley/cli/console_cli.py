@@ -18,8 +18,8 @@ def operator_totp(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Enrol an operator in a TOTP second factor for the console (prints the otpauth URI once)."""
-    from parley.api.app import audit
     from parley.console.sessions import do_enrol_totp, do_remove_totp
+    from parley.directory.audit import audit
 
     node = node_from(ctx)
     if remove:
@@ -45,7 +45,7 @@ def operator_lang(
     lang: str = typer.Argument(..., help="nb | ru | en"),
 ) -> None:
     """Set the language an operator's console and messages are shown in."""
-    from parley.api.app import audit
+    from parley.directory.audit import audit
     from parley.directory.operators import get_operator, set_language
 
     node = node_from(ctx)

@@ -295,7 +295,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
     router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
 
     async def audit(actor: str, action: str, details: dict[str, Any]) -> None:
-        from parley.api.app import audit as write_audit
+        from parley.directory.audit import audit as write_audit
 
         await service.db(write_audit, node, actor, action, details)
 

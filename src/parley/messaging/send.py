@@ -7,20 +7,17 @@ could diverge from the record.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import insert
-
 from parley.channels.registry import get_channel_txn
+from parley.directory.audit import audit_txn
 from parley.errors import ForbiddenError, ParleyError, UsageError
 from parley.messaging.chains import chain_head_txn, store_envelope_txn
 from parley.node import Node
 from parley.protocol.envelope import PRECEDENCES, STATUSES, SignedEnvelope, build_envelope
 from parley.record.journal import buffered
-from parley.storage.tables import audit_log
 
 T = TypeVar("T")
 
@@ -159,11 +156,3 @@ def send_txn(
             conn, now, acting_for.username, "send", {"id": env.id, "channel": env.channel, "type": env.type}
         )
     return env
-
-
-_INSERT_AUDIT = insert(audit_log)
-
-
-def audit_txn(conn: Any, at: Any, actor: str, action: str, details: dict[str, Any]) -> None:
-    """Record who did what, in the same transaction as the act itself."""
-    conn.execute(_INSERT_AUDIT, {"at": at, "actor": actor, "action": action, "details": json.dumps(details)})
