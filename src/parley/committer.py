@@ -137,36 +137,22 @@ def _commit_round(
     receipts: list[tuple[str, list[Any]]],
 ) -> tuple[list[SignedEnvelope | ParleyError], dict[str, list[str]], list[list[Receipt] | ParleyError]]:
     """One worker-thread hop, one transaction: receipts first (they only add what the peer
-    already holds), then the drafts; and the peers of the channels someone waits on."""
+    already holds), then the drafts; and the peers of the channels someone waits on.
+
+    Savepoints cost two statements each, so a round first runs without them (a draft its
+    checks refuse wrote nothing); only if something is refused half-way through its writes
+    does the round run again with every item on its own savepoint."""
     from parley.channels.registry import get_channel_txn
-    from parley.messaging.receipts import accept_receipts_txn
-    from parley.messaging.send import isolated_txn, send_group_txn, send_txn
-    from parley.record.journal import buffered
 
     alone = len(items) + len(receipts) == 1
-    accepted: list[list[Receipt] | ParleyError] = []
-    sent: list[SignedEnvelope | ParleyError] = []
     try:
-        with node.engine.begin() as conn, buffered(conn):
-            for peer, raws in receipts:
-                if alone:
-                    accepted.append(accept_receipts_txn(node, conn, peer, raws))
-                else:
-
-                    def act(p: str = peer, r: list[Any] = raws) -> list[Receipt]:
-                        return accept_receipts_txn(node, conn, p, r)
-
-                    accepted.append(isolated_txn(conn, act))
-            if alone and items:
-                draft, lang, operator = items[0]
-                sent.append(send_txn(node, conn, draft, lang=lang, acting_for=operator))
-            elif items:
-                sent.extend(send_group_txn(node, conn, items))
+        sent, accepted = _write_round(node, items, receipts, isolate=False)
     except ParleyError as exc:
-        if not alone:
-            raise
-        # Alone in the round: the refusal rolled back the whole (otherwise empty) transaction.
-        (accepted if receipts else sent).append(exc)
+        if alone:
+            # Alone in the round: the refusal rolled back the whole (otherwise empty) transaction.
+            sent, accepted = ([], [exc]) if receipts else ([exc], [])
+        else:
+            sent, accepted = _write_round(node, items, receipts, isolate=True)
     peers: dict[str, list[str]] = {}
     if waited_channels:
         with node.reader.connect() as conn:
@@ -177,3 +163,25 @@ def _commit_round(
                     continue  # the send itself was refused for it
                 peers[channel] = [n for n in members if n != node.name]
     return sent, peers, accepted
+
+
+def _write_round(
+    node: Node, items: list[tuple[Any, str, Any]], receipts: list[tuple[str, list[Any]]], *, isolate: bool
+) -> tuple[list[SignedEnvelope | ParleyError], list[list[Receipt] | ParleyError]]:
+    from parley.messaging.receipts import accept_receipts_txn
+    from parley.messaging.send import isolated_txn, send_group_txn
+    from parley.record.journal import buffered
+
+    accepted: list[list[Receipt] | ParleyError] = []
+    with node.engine.begin() as conn, buffered(conn):
+        for peer, raws in receipts:
+            if not isolate:
+                accepted.append(accept_receipts_txn(node, conn, peer, raws))
+                continue
+
+            def act(p: str = peer, r: list[Any] = raws) -> list[Receipt]:
+                return accept_receipts_txn(node, conn, p, r)
+
+            accepted.append(isolated_txn(conn, act))
+        sent = send_group_txn(node, conn, items, isolate=isolate) if items else []
+    return sent, accepted

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
 from parley.channels.registry import get_channel_txn
@@ -84,16 +85,29 @@ def do_send_group(node: Node, items: list[tuple[Draft, str, Any]]) -> list[Signe
 
 
 def send_group_txn(
-    node: Node, conn: Any, items: list[tuple[Draft, str, Any]]
+    node: Node, conn: Any, items: list[tuple[Draft, str, Any]], *, isolate: bool = True
 ) -> list[SignedEnvelope | ParleyError]:
-    """``do_send_group`` inside the caller's (buffered) transaction."""
+    """``do_send_group`` inside the caller's (buffered) transaction.
+
+    ``isolate=False`` skips the savepoints: a draft refused by its checks wrote nothing, so
+    only a refusal while storing (never expected) must fail the whole transaction, which the
+    caller then runs again isolated (``parley.committer``)."""
     out: list[SignedEnvelope | ParleyError] = []
     for draft, lang, operator in items:
+        if isolate:
 
-        def act(d: Draft = draft, la: str = lang, op: Any = operator) -> SignedEnvelope:
-            return send_txn(node, conn, d, lang=la, acting_for=op)
+            def act(d: Draft = draft, la: str = lang, op: Any = operator) -> SignedEnvelope:
+                return send_txn(node, conn, d, lang=la, acting_for=op)
 
-        out.append(isolated_txn(conn, act))
+            out.append(isolated_txn(conn, act))
+            continue
+        try:
+            env, now = checked_envelope_txn(node, conn, draft, lang=lang, acting_for=operator)
+        except ParleyError as exc:
+            out.append(exc)
+            continue
+        store_sent_txn(conn, env, now, operator)
+        out.append(env)
     return out
 
 
@@ -117,6 +131,16 @@ def send_txn(
     node: Node, conn: Any, draft: Draft, *, lang: str = "en", acting_for: Any = None
 ) -> SignedEnvelope:
     """The checks, signature and storage of one draft, inside the caller's transaction."""
+    env, now = checked_envelope_txn(node, conn, draft, lang=lang, acting_for=acting_for)
+    store_sent_txn(conn, env, now, acting_for)
+    return env
+
+
+def checked_envelope_txn(
+    node: Node, conn: Any, draft: Draft, *, lang: str = "en", acting_for: Any = None
+) -> tuple[SignedEnvelope, datetime]:
+    """Every check of ``draft``, and its signed envelope next in the chain with the time it
+    was made; writes nothing, so a refusal here needs no savepoint to undo."""
     if acting_for is not None and not acting_for.can_act_on(draft.desk):
         raise ForbiddenError(f"{acting_for.username} may not send for desk {draft.desk!r}")
     channel = get_channel_txn(conn, draft.channel)
@@ -150,9 +174,13 @@ def send_txn(
     from parley.workflows.rules import check_workflow_rules
 
     check_workflow_rules(channel, env, conn)
+    return env, now
+
+
+def store_sent_txn(conn: Any, env: SignedEnvelope, now: datetime, acting_for: Any = None) -> None:
+    """Store a checked envelope on this node's chain, with the operator's audit entry."""
     store_envelope_txn(conn, env, outgoing=True, stored_at=now)
     if acting_for is not None:
         audit_txn(
             conn, now, acting_for.username, "send", {"id": env.id, "channel": env.channel, "type": env.type}
         )
-    return env
