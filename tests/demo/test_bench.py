@@ -72,6 +72,15 @@ def test_bench_reports_every_figure_and_draws_them(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "latency, end to end" in again.stdout
     assert "batched/s" in again.stdout
+    md = subprocess.run(
+        [sys.executable, "-m", "parley", "bench", "--from-json", str(saved), "--markdown"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert md.returncode == 0, md.stderr
+    assert f"| sqlite | {e['latency_ms']['p50']} / " in md.stdout
+    assert "| 1,000 |" in md.stdout  # the record row
 
 
 def test_bench_refuses_figures_it_cannot_read(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ def bench(
     from_json: Path | None = typer.Option(
         None, "--from-json", help="Measure nothing: report (and --chart) a previous run's JSON."
     ),
+    markdown: bool = typer.Option(False, "--markdown", help="Print the report as Markdown tables."),
 ) -> None:
     """Start two nodes on loopback and measure latency, throughput, catch-up, record and memory."""
     from parley.bench.run import BenchPlan, run_bench
@@ -40,7 +41,7 @@ def bench(
     if from_json is not None:
         try:
             previous = json.loads(from_json.read_text())
-            print_report(previous)
+            typer.echo(markdown_report(previous)) if markdown else print_report(previous)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(
                 f"cannot read benchmark figures from {from_json}: {type(exc).__name__}: {exc}",
@@ -68,7 +69,7 @@ def bench(
         plan.engines = tuple(engine)
     err = Console(stderr=True)
     result = run_bench(plan, lambda line: err.print(f"[dim]{line}[/dim]"))
-    print_report(result)
+    typer.echo(markdown_report(result)) if markdown else print_report(result)
     if json_out:
         json_out.write_text(json.dumps(result, indent=2) + "\n")
         typer.echo(f"wrote {json_out}")
@@ -157,3 +158,59 @@ def print_report(r: dict[str, Any]) -> None:
             f"{row['verify_per_s']:,.0f}",
         )
     out.print(rec)
+
+
+def markdown_report(r: dict[str, Any]) -> str:
+    """The same figures as Markdown tables (for a README)."""
+    m, f = r["machine"], r["floor"]
+    out = [
+        f"Machine: {m['cores']} cores, {m['memory_gb']} GB, {m['system']}, Python {m['python']}.",
+        "",
+        f"**Floor** (minimal HTTPS endpoint committing one row, same run): p50 {f['latency_ms']['p50']} ms "
+        f"sequential; {f['throughput_per_s']:,} requests/s with 8 clients.",
+        "",
+        "| engine | latency p50 / p90 / p99 (ms) | p50 × floor | receipted/s, 8 senders | × floor "
+        "| batched/s | catch-up | peak RSS A / B (MB) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, e in r["engines"].items():
+        if "skipped" in e:
+            out.append(f"| {kind} | {e['skipped']} | | | | | | |")
+            continue
+        ms, tp, cu, ratio = e["latency_ms"], e["throughput"], e["catch_up"], e.get("ratio_to_floor", {})
+        b = e.get("throughput_batched", {})
+        rss = " / ".join(str(v) for v in e["rss_peak_mb"].values())
+        out.append(
+            f"| {kind} | {ms['p50']} / {ms['p90']} / {ms['p99']} | {ratio.get('latency_p50')} "
+            f"| {tp['receipted_per_s']:,} ({tp['messages']:,} messages) | {ratio.get('throughput')} "
+            f"| {b.get('receipted_per_s', 0):,} ({b.get('per_request', '?')} a request) "
+            f"| {cu['messages']:,} in {cu['seconds']} s ({cu['per_s']:,}/s) | {rss} |"
+        )
+    history = [(k, row) for k, e in r["engines"].items() for row in e.get("history", [])]
+    if history:
+        out += [
+            "",
+            "| engine | stored messages | latency p50 / p99 (ms) | receipted/s | peak RSS A / B (MB) |",
+            "|---|---|---|---|---|",
+        ]
+        for kind, row in history:
+            rss = " / ".join(str(v) for v in row["rss_peak_mb"].values())
+            lat = row["latency_ms"]
+            out.append(
+                f"| {kind} | {row['stored_messages']:,} | {lat['p50']} / {lat['p99']} "
+                f"| {row['receipted_per_s']:,} | {rss} |"
+            )
+    if r.get("record"):
+        out += [
+            "",
+            "| entries | append/s | inclusion proof (ms) | consistency proof (ms) "
+            "| transcript verification (entries/s) |",
+            "|---|---|---|---|---|",
+        ]
+        for row in r["record"]:
+            inclusion, consistency = row["inclusion_mean_seconds"], row["consistency_mean_seconds"]
+            out.append(
+                f"| {row['entries']:,} | {row['append_rate']:,.0f} | {inclusion * 1000:.2f} "
+                f"| {consistency * 1000:.2f} | {row['verify_per_s']:,.0f} |"
+            )
+    return "\n".join(out)
