@@ -3,13 +3,13 @@
 Operators' drafts (API and console sends) and the receipts the sending loops bring back are
 queued here and written by one task, one transaction per round, so N drafts and M receipt
 batches cost one durable commit (one fsync) instead of N + M, and never wait on each other
-for SQLite's single writer. Each draft and each receipt batch runs on its own savepoint:
-a refusal undoes only itself.
+for SQLite's single writer. A refusal refuses only its own draft or receipt batch (see
+``_commit_round``).
 
 A receipt batch that arrives while no draft is queued waits up to ``linger_s`` for one to
 share the commit with (compare PostgreSQL's ``commit_delay``): on a busy line the next
 message's commit carries the previous message's receipt. The receipt was verified in
-memory before it was queued (``PeerSender.verify_in_memory``) and whoever waited for it
+memory before it was queued (``PeerSender.covering_sent``) and whoever waited for it
 has been told; were the process to die within the linger, the envelope would be sent and
 receipted again, so nothing is lost.
 """
@@ -44,8 +44,7 @@ class _Draft:
 
 @dataclass
 class _Receipts:
-    peer: str
-    raws: list[Any]
+    receipts: list[Receipt]
     fut: asyncio.Future[list[Receipt]]
 
 
@@ -73,10 +72,10 @@ class Committer:
         self._kick()
         return await fut
 
-    async def store_receipts(self, peer: str, raws: list[Any]) -> list[Receipt]:
-        """Verify and store ``raws`` from ``peer`` with the next round; the new ones."""
+    async def store_receipts(self, receipts: list[Receipt]) -> list[Receipt]:
+        """Store checked receipts (``parse_peer_receipts``) with the next round; the new ones."""
         fut: asyncio.Future[list[Receipt]] = asyncio.get_running_loop().create_future()
-        self._receipts.append(_Receipts(peer, raws, fut))
+        self._receipts.append(_Receipts(receipts, fut))
         self._kick()
         return await fut
 
@@ -98,7 +97,7 @@ class Committer:
                     self.node,
                     [(d.draft, d.lang, d.operator) for d in drafts],
                     {d.draft.channel for d in drafts if d.wait},
-                    [(r.peer, r.raws) for r in receipts],
+                    [r.receipts for r in receipts],
                 )
             except BaseException as exc:  # the commit itself failed: everyone hears it
                 futs: list[asyncio.Future[Any]] = [d.fut for d in drafts] + [r.fut for r in receipts]
@@ -134,7 +133,7 @@ def _commit_round(
     node: Node,
     items: list[tuple[Any, str, Any]],
     waited_channels: set[str],
-    receipts: list[tuple[str, list[Any]]],
+    receipts: list[list[Receipt]],
 ) -> tuple[list[SignedEnvelope | ParleyError], dict[str, list[str]], list[list[Receipt] | ParleyError]]:
     """One worker-thread hop, one transaction: receipts first (they only add what the peer
     already holds), then the drafts; and the peers of the channels someone waits on.
@@ -166,7 +165,7 @@ def _commit_round(
 
 
 def _write_round(
-    node: Node, items: list[tuple[Any, str, Any]], receipts: list[tuple[str, list[Any]]], *, isolate: bool
+    node: Node, items: list[tuple[Any, str, Any]], receipts: list[list[Receipt]], *, isolate: bool
 ) -> tuple[list[SignedEnvelope | ParleyError], list[list[Receipt] | ParleyError]]:
     from parley.messaging.receipts import accept_receipts_txn
     from parley.messaging.send import isolated_txn, send_group_txn
@@ -174,13 +173,13 @@ def _write_round(
 
     accepted: list[list[Receipt] | ParleyError] = []
     with node.engine.begin() as conn, buffered(conn):
-        for peer, raws in receipts:
+        for batch in receipts:
             if not isolate:
-                accepted.append(accept_receipts_txn(node, conn, peer, raws))
+                accepted.append(accept_receipts_txn(node, conn, batch))
                 continue
 
-            def act(p: str = peer, r: list[Any] = raws) -> list[Receipt]:
-                return accept_receipts_txn(node, conn, p, r)
+            def act(b: list[Receipt] = batch) -> list[Receipt]:
+                return accept_receipts_txn(node, conn, b)
 
             accepted.append(isolated_txn(conn, act))
         sent = send_group_txn(node, conn, items, isolate=isolate) if items else []

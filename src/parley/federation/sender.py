@@ -22,10 +22,10 @@ from parley.errors import ParleyError
 from parley.federation.backoff import next_attempt
 from parley.federation.client import PeerClient, PeerRefused
 from parley.federation.outbox import channels_with_txn, next_batch_txn
-from parley.messaging.receipts import accept_receipts
+from parley.messaging.receipts import accept_checked, parse_peer_receipts
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
-from parley.protocol.receipt import Receipt, parse_receipt
+from parley.protocol.receipt import Receipt
 from parley.storage.tables import peer_links
 
 log = logging.getLogger("parley.sender")
@@ -203,24 +203,11 @@ class PeerSender:
         self._hot.clear()
         self._next_seq.clear()
 
-    def verify_in_memory(self, batch: list[dict[str, Any]], raws: list[Any]) -> list[Receipt]:
-        """The receipts that are signed by the peer and name the hash of an envelope in
-        ``batch``: the checks ``accept_receipts`` makes, without the database. Anything
-        else is left to ``accept_receipts`` alone."""
+    def covering_sent(self, batch: list[dict[str, Any]], receipts: list[Receipt]) -> list[Receipt]:
+        """The receipts that name the hash of an envelope in ``batch``: the hash check
+        ``accept_receipts`` makes against storage, made against what was just sent."""
         sent = {(w["envelope"]["channel"], w["envelope"]["seq"]): w["hash"] for w in batch}
-        held = []
-        for raw in raws:
-            try:
-                r = parse_receipt(raw, self.node.key_for)
-            except ParleyError:
-                continue
-            if (
-                r.receiver == self.peer
-                and r.sender == self.node.name
-                and sent.get((r.channel, r.upto_seq)) == r.upto_hash
-            ):
-                held.append(r)
-        return held
+        return [r for r in receipts if sent.get((r.channel, r.upto_seq)) == r.upto_hash]
 
     # --- one round ---------------------------------------------------------------------
     async def run_once(self) -> SendOutcome:
@@ -237,18 +224,19 @@ class PeerSender:
         try:
             answer = await self.client.call("POST", "/envelopes", {"envelopes": batch})
             outcome.sent = len(batch)
-            receipts = answer.get("receipts", []) if isinstance(answer, dict) else []
+            raws = answer.get("receipts", []) if isinstance(answer, dict) else []
+            receipts = parse_peer_receipts(self.node, self.peer, raws)
             if self.on_receipts is not None:
-                # Whoever waits for the receipt hears of it once it is verified against what
-                # was just sent; storing it follows at once. Were this process to die in
-                # between, the envelope would be sent and receipted again: nothing is lost.
-                held = self.verify_in_memory(batch, receipts)
+                # Whoever waits for the receipt hears of it once it names what was just
+                # sent; storing it follows at once. Were this process to die in between,
+                # the envelope would be sent and receipted again: nothing is lost.
+                held = self.covering_sent(batch, receipts)
                 if held:
                     self.on_receipts(self.peer, held, stored=False)
             if self.store_receipts is not None:
-                accepted = await self.store_receipts(self.peer, receipts)
+                accepted = await self.store_receipts(receipts)
             else:
-                accepted = await asyncio.to_thread(accept_receipts, self.node, self.peer, receipts)
+                accepted = await asyncio.to_thread(accept_checked, self.node, receipts)
             outcome.receipted = sum(1 for _ in accepted)
             self._learn(accepted)
             self.resend_from.clear()

@@ -45,23 +45,34 @@ def receipted_upto_txn(conn: Connection, channel: str, sender: str, receiver: st
 
 def accept_receipts(node: Node, peer: str, raws: Sequence[Any]) -> list[Receipt]:
     """Verify and store receipts from ``peer`` for this node's chains; return the new ones."""
-    with node.engine.begin() as conn, buffered(conn):
-        return accept_receipts_txn(node, conn, peer, raws)
+    return accept_checked(node, parse_peer_receipts(node, peer, raws))
 
 
-def accept_receipts_txn(node: Node, conn: Connection, peer: str, raws: Sequence[Any]) -> list[Receipt]:
-    """``accept_receipts`` inside the caller's (buffered) transaction."""
-    accepted: list[Receipt] = []
-    now = node.clock.now()
+def parse_peer_receipts(node: Node, peer: str, raws: Sequence[Any]) -> list[Receipt]:
+    """Each receipt signed by ``peer`` and covering this node's chain; VerificationError else.
+
+    What the receipts name (this node's hash at that seq) is checked when they are stored."""
+    out = []
     for raw in raws:
         receipt = parse_receipt(raw, node.key_for)
         if receipt.receiver != peer:
             raise VerificationError("receipt", f"receipt is signed by {receipt.receiver}, not {peer}")
         if receipt.sender != node.name:
             raise VerificationError("receipt", f"receipt covers {receipt.sender}'s chain, not ours")
-        if accept_receipt_txn(node, conn, receipt, now):
-            accepted.append(receipt)
-    return accepted
+        out.append(receipt)
+    return out
+
+
+def accept_checked(node: Node, receipts: Sequence[Receipt]) -> list[Receipt]:
+    """Store receipts ``parse_peer_receipts`` passed, in a transaction of their own."""
+    with node.engine.begin() as conn, buffered(conn):
+        return accept_receipts_txn(node, conn, receipts)
+
+
+def accept_receipts_txn(node: Node, conn: Connection, receipts: Sequence[Receipt]) -> list[Receipt]:
+    """Store checked receipts in the caller's (buffered) transaction; the new ones."""
+    now = node.clock.now()
+    return [r for r in receipts if accept_receipt_txn(node, conn, r, now)]
 
 
 def accept_receipt_txn(node: Node, conn: Connection, receipt: Receipt, now: Any) -> bool:
