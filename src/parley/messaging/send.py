@@ -68,26 +68,12 @@ def do_send_many(
         return [send_txn(node, conn, d, lang=lang, acting_for=acting_for) for d in drafts]
 
 
-def do_send_group(node: Node, items: list[tuple[Draft, str, Any]]) -> list[SignedEnvelope | ParleyError]:
-    """Group commit: each (draft, lang, operator) is checked and stored on its own
-    savepoint, so one refused draft refuses only itself, and the group shares one commit
-    (one fsync) — the difference between hundreds and thousands of messages a second."""
-    if len(items) == 1:
-        # Alone in its commit: a refusal rolls back the whole transaction, no savepoint needed.
-        draft, lang, operator = items[0]
-        try:
-            with node.engine.begin() as conn, buffered(conn):
-                return [send_txn(node, conn, draft, lang=lang, acting_for=operator)]
-        except ParleyError as exc:
-            return [exc]
-    with node.engine.begin() as conn, buffered(conn):
-        return send_group_txn(node, conn, items)
-
-
 def send_group_txn(
     node: Node, conn: Any, items: list[tuple[Draft, str, Any]], *, isolate: bool = True
 ) -> list[SignedEnvelope | ParleyError]:
-    """``do_send_group`` inside the caller's (buffered) transaction.
+    """Group commit, inside the caller's (buffered) transaction: each (draft, lang, operator)
+    is checked and stored on its own savepoint, so one refused draft refuses only itself, and
+    the group shares one commit (one fsync) — see ``parley.committer``.
 
     ``isolate=False`` skips the savepoints: a draft refused by its checks wrote nothing, so
     only a refusal while storing (never expected) must fail the whole transaction, which the
