@@ -53,12 +53,7 @@ class Service:
 
     def _on_stored(self, stored: list[tuple[SignedEnvelope, list[str] | None]]) -> list[Any]:
         futures = [self.wait_for_receipts(env, peers) if peers else [] for env, peers in stored]
-        envs = [env for env, _ in stored]
-        for env in envs:
-            self.publish({"event": "sent", "id": env.id, "channel": env.channel})
-        for sender in self.senders.values():
-            sender.offer(envs)
-        self.wake_senders()
+        self.on_sent([env for env, _ in stored])
         return futures
 
     async def wait_receipted(
@@ -102,9 +97,13 @@ class Service:
         for s in self.senders.values():
             s.wake.set()
 
-    def on_sent(self, env: SignedEnvelope) -> None:
+    def on_sent(self, envs: list[SignedEnvelope]) -> None:
+        """Envelopes this process has committed: hand them to the sending loops and wake them."""
+        for sender in self.senders.values():
+            sender.offer(envs)
         self.wake_senders()
-        self.publish({"event": "sent", "id": env.id, "channel": env.channel})
+        for env in envs:
+            self.publish({"event": "sent", "id": env.id, "channel": env.channel})
 
     def wait_for_receipts(self, env: SignedEnvelope, peers: list[str]) -> list[asyncio.Future[None]]:
         """Futures that complete when each of ``peers`` has receipted ``env``."""

@@ -197,7 +197,7 @@ def create_app(service: Service) -> FastAPI:
         from parley.messaging.acknowledge import do_acknowledge
 
         env = await service.db(do_acknowledge, node, message_id, op, ack.desk if ack else None)
-        service.on_sent(env)
+        service.on_sent([env])
         await service.db(audit, node, op.username, "acknowledge", {"id": message_id})
         return MessageOut(id=env.id, seq=env.seq, hash=env.hash)
 

@@ -501,7 +501,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
         if desk is not None and desk not in data["desks"]:
             raise ForbiddenError(f"{op.username} may not acknowledge for desk {desk!r}")
         env = await service.db(do_acknowledge, node, message_id, op, desk)
-        service.on_sent(env)
+        service.on_sent([env])
         await audit(op.username, "acknowledge", {"id": message_id, "ack": env.id, "via": "console"})
         return RedirectResponse(f"/console/messages/{message_id}", status_code=303)
 
@@ -608,7 +608,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
             env = await service.db(do_send_message, node, draft, lang=op.lang, acting_for=op)
         except ValidationError as exc:
             return await compose_page(request, op, form, list(exc.problems), status=422)
-        service.on_sent(env)
+        service.on_sent([env])
         await audit(
             op.username,
             "send",
@@ -657,7 +657,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
         env = await service.db(
             do_sign_protocol, node, meeting_id, channel=channel_id, desk=desks[0], acting_for=op
         )
-        service.on_sent(env)
+        service.on_sent([env])
         await audit(
             op.username, "sign_protocol", {"meeting": meeting_id, "channel": channel_id, "id": env.id}
         )
