@@ -145,13 +145,30 @@ def measure_floor(work: Path, n: int, senders: int, conc_n: int) -> dict[str, An
         proc.wait(10)
 
 
+def general_drafts(label: str, start: int, count: int) -> list[Any]:
+    """``count`` plain messages on the benchmark's channel, numbered from ``start``."""
+    from parley.messaging.send import Draft
+
+    return [
+        Draft(
+            "test-line",
+            "duty",
+            "general",
+            "ROUTINE",
+            "ACTUAL",
+            {"text": f"{label} {start + i}", "lang": "en"},
+        )
+        for i in range(count)
+    ]
+
+
 def fill_history(a: NodeProcess, b: NodeProcess, total: int, progress: Progress) -> None:
     """Grow both nodes' stored history to ``total`` messages through the real code paths:
     A signs and stores, B verifies and stores with receipts, A stores the receipts.
     Both node processes are stopped meanwhile (this writes their databases directly)."""
     from parley.messaging.receipts import accept_receipts
     from parley.messaging.receive import receive_batch
-    from parley.messaging.send import Draft, do_send_many
+    from parley.messaging.send import do_send_many
     from parley.node import Node
 
     na, nb = Node.open(a.home), Node.open(b.home)
@@ -166,18 +183,7 @@ def fill_history(a: NodeProcess, b: NodeProcess, total: int, progress: Progress)
         done = have
         while done < total:
             k = min(chunk, total - done)
-            drafts = [
-                Draft(
-                    "test-line",
-                    "duty",
-                    "general",
-                    "ROUTINE",
-                    "ACTUAL",
-                    {"text": f"history {done + i}", "lang": "en"},
-                )
-                for i in range(k)
-            ]
-            envs = do_send_many(na, drafts)
+            envs = do_send_many(na, general_drafts("history", done, k))
             result = receive_batch(nb, na.name, [e.to_wire() for e in envs])
             accept_receipts(na, nb.name, [r.to_json() for r in result.receipts])
             done += k
@@ -244,27 +250,14 @@ def bench_engine(kind: str, plan: BenchPlan, work: Path, progress: Progress) -> 
 
             progress(f"[{kind}] catch-up: {plan.catchup_n} messages queued while the peer is down")
             b.stop()
-            from parley.messaging.send import Draft, do_send_many
+            from parley.messaging.send import do_send_many
             from parley.node import Node
 
             na = Node.open(a.home)
             try:
                 for start in range(0, plan.catchup_n, 2000):
                     k = min(2000, plan.catchup_n - start)
-                    do_send_many(
-                        na,
-                        [
-                            Draft(
-                                "test-line",
-                                "duty",
-                                "general",
-                                "ROUTINE",
-                                "ACTUAL",
-                                {"text": f"queued {start + i}", "lang": "en"},
-                            )
-                            for i in range(k)
-                        ],
-                    )
+                    do_send_many(na, general_drafts("queued", start, k))
             finally:
                 na.close()
             t0 = time.perf_counter()
