@@ -5,6 +5,11 @@ API clients), the HTTP status it maps to, a message that says what is wrong, and
 that says what to do. Callers catch :class:`ParleyError`; the CLI prints ``message`` and
 ``hint`` on one line and exits non-zero; the HTTP layers send ``{"error": code, ...}``.
 
+Message and hint are :class:`~parley.formats.texts.Text` (an English template and its
+parameters) wherever a person reads them, so they are rendered in the reader's language when
+read: the CLI's ``--lang``, the operator API's ``Accept-Language``, the console operator's
+language. ``message`` keeps the English rendering for logs and peers.
+
     ParleyError
     ├── UsageError            bad input from an operator (CLI or API): 400
     │   └── ValidationError   a message body that does not match its schema: 422
@@ -19,7 +24,18 @@ that says what to do. Callers catch :class:`ParleyError`; the CLI prints ``messa
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from parley.formats.texts import Text
+
+
+def _render(value: str | Text, lang: str) -> str:
+    # Imported here: parley.formats imports this module, so this one must not import it first.
+    from parley.formats.texts import render
+
+    return render(value, lang)
 
 
 class ParleyError(Exception):
@@ -30,30 +46,37 @@ class ParleyError(Exception):
 
     def __init__(
         self,
-        message: str,
+        message: str | Text,
         *,
-        hint: str = "",
+        hint: str | Text = "",
         code: str | None = None,
         http_status: int | None = None,
         details: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
+        super().__init__(str(message))
+        self.text = message
+        self.hint_text = hint
+        self.message = str(message)
+        self.hint = str(hint)
         if code is not None:
             self.code = code
         if http_status is not None:
             self.http_status = http_status
         self.details = details or {}
 
-    def one_line(self) -> str:
+    def one_line(self, lang: str = "en") -> str:
         """The error as an operator reads it: what is wrong, then what to do."""
-        return f"{self.message} — {self.hint}" if self.hint else self.message
+        message, hint = _render(self.text, lang), _render(self.hint_text, lang)
+        return f"{message} — {hint}" if hint else message
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.hint:
-            out["hint"] = self.hint
+    def to_json(self, lang: str = "en") -> dict[str, Any]:
+        """The error body: the code (stable, for programs) and the sentences in ``lang``."""
+        out: dict[str, Any] = {"error": self.code, "message": _render(self.text, lang)}
+        hint = _render(self.hint_text, lang)
+        if hint:
+            out["hint"] = hint
+        if lang != "en":
+            out["lang"] = lang
         if self.details:
             out["details"] = self.details
         return out
@@ -70,10 +93,22 @@ class ValidationError(UsageError):
     code = "invalid_body"
     http_status = 422
 
-    def __init__(self, message: str, problems: list[tuple[str, str]], **kw: Any) -> None:
-        details = {"problems": [{"path": p, "message": m} for p, m in problems]}
+    def __init__(self, message: str | Text, problems: Sequence[tuple[str, str | Text]], **kw: Any) -> None:
+        details = {"problems": [{"path": p, "message": str(m)} for p, m in problems]}
         super().__init__(message, details=details, **kw)
-        self.problems = problems
+        self.problems = list(problems)
+
+    def rendered(self, lang: str) -> list[tuple[str, str]]:
+        """The problems as a reader of ``lang`` reads them."""
+        return [(path, _render(message, lang)) for path, message in self.problems]
+
+    def to_json(self, lang: str = "en") -> dict[str, Any]:
+        out = super().to_json(lang)
+        out["details"] = {
+            **self.details,
+            "problems": [{"path": p, "message": m} for p, m in self.rendered(lang)],
+        }
+        return out
 
 
 class NotFoundError(ParleyError):
@@ -113,9 +148,13 @@ class VerificationError(ParleyError):
     code = "verification_failed"
     http_status = 400
 
-    def __init__(self, step: str, message: str, **kw: Any) -> None:
-        super().__init__(f"{step}: {message}", **kw)
+    def __init__(self, step: str, message: str | Text, **kw: Any) -> None:
+        from parley.formats.texts import Text
+
+        # The step is a protocol code (``5a``, ``signature``), kept as it is in every language.
+        super().__init__(Text("{step}: {message}", {"step": step, "message": message}), **kw)
         self.step = step
+        self.detail = message  # what failed, without the step
 
 
 class PeerError(ParleyError):

@@ -18,9 +18,12 @@ from typing import Any, TypeVar
 
 from parley.committer import Committer
 from parley.federation.client import PeerClient
+from parley.federation.linktest import TrafficEvidence
 from parley.federation.sender import PeerSender
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
+from parley.record.witness_schedule import Witnessing
+from parley.watch.paging import paging_loop
 
 log = logging.getLogger("parley.service")
 T = TypeVar("T")
@@ -28,6 +31,9 @@ T = TypeVar("T")
 
 class Service:
     def __init__(self, node: Node, *, tick_s: float = 1.0) -> None:
+        from parley.watch.pagers import check_pager_config
+
+        check_pager_config(node)  # a [pager] that cannot work is refused before serving
         self.node = node
         self.tick_s = tick_s
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
@@ -40,6 +46,23 @@ class Service:
         self.committer = Committer(node, self.db, self._on_stored)
         # (peer, channel) -> [(seq, future)] resolved when the peer's receipt covers seq.
         self._receipt_waiters: dict[tuple[str, str], list[tuple[int, asyncio.Future[None]]]] = {}
+        # Traffic counts as link evidence; checkpoints are exchanged after it (docs/watch.md).
+        self.evidence = TrafficEvidence(self)
+        self.witnessing = Witnessing()
+        # Loop name -> monotonic time of its last round, for /readyz (parley.api.health).
+        self.beats: dict[str, float] = {}
+        from parley.continuity.recovery import Recovery
+
+        # Nothing is signed or sent while the node is behind its peers on its own chains.
+        self.recovery = Recovery.for_node(node)
+        self._recovery_task: asyncio.Task[None] | None = None
+        # Loads tls/cert.pem and tls/key.pem into the live server context (set by `parley serve`).
+        self.tls_reload: Callable[[], None] | None = None
+        from parley.continuity.standby import Standby, check_poll
+
+        # On a hot standby this process waits read-only until promotion (parley.continuity.standby).
+        self.standby = Standby(check_poll(node.config.database.standby_poll_s))
+        self._standby_task: asyncio.Task[None] | None = None
 
     async def submit(
         self, draft: Any, lang: str, operator: Any, *, wait_receipt: bool = False
@@ -85,13 +108,22 @@ class Service:
         client = self.clients.get(peer)
         if client is None:
             from parley.directory.peers import get_peer
+            from parley.directory.tls_rotation import pinned_pem
 
             p = get_peer(self.node, peer)
-            client = PeerClient(
-                self.node, peer, p.url, p.card.tls_cert, self.node.config.federation.request_timeout_s
-            )
+            # Every certificate pinned for the peer: two while it rotates (docs/protocol.md §13.7).
+            pems = pinned_pem(self.node, peer)
+            client = PeerClient(self.node, peer, p.url, pems, self.node.config.federation.request_timeout_s)
             self.clients[peer] = client
         return client
+
+    async def repin(self, peer: str) -> None:
+        """``peer``'s TLS pins changed: its client trusts the new set from its next connection."""
+        client = self.clients.get(peer)
+        if client is not None:
+            from parley.directory.tls_rotation import pinned_pem
+
+            client.repin(await self.db(pinned_pem, self.node, peer))
 
     def wake_senders(self) -> None:
         for s in self.senders.values():
@@ -132,10 +164,14 @@ class Service:
         """Receipts from ``peer``: verified in memory (``stored=False``) or stored too."""
         for r in receipts:
             self._resolve(peer, r.channel, r.upto_seq)
+        if stored:
+            self.evidence.seen(peer)
         if receipts and stored:
             self.publish({"event": "receipted", "peer": peer})
 
     def on_received(self, envs: list[SignedEnvelope]) -> None:
+        for sender in {env.sender_node for env in envs}:
+            self.evidence.seen(sender)
         for env in envs:
             self.publish({"event": "received", "id": env.id, "channel": env.channel, "type": env.type})
 
@@ -160,13 +196,29 @@ class Service:
 
     # --- background work ---------------------------------------------------------------
     async def start(self) -> None:
+        """Start the background work, or, on a standby database, wait for its promotion first."""
+        from parley.continuity.standby import gate_wait
+
+        self._standby_task = await gate_wait(self, self._start_work)
+
+    async def _start_work(self) -> None:
         from parley.directory.peers import list_peers
 
         for peer in await self.db(list_peers, self.node):
             self._start_sender(peer.name)
+        # Not among ``tasks``: it ends when done, which /readyz must not take for a failure.
+        self._recovery_task = asyncio.ensure_future(self._recover())
         self.tasks.append(asyncio.ensure_future(self._control_loop()))
         self.tasks.append(asyncio.ensure_future(self._link_test_loop()))
         self.tasks.append(asyncio.ensure_future(self._deadline_loop()))
+        self.tasks.append(asyncio.ensure_future(paging_loop(self)))  # parley.watch.paging
+        from parley.watch.gaps import gap_loop
+
+        self.tasks.append(asyncio.ensure_future(gap_loop(self)))  # rostered desks with nobody on watch
+        self.tasks.append(asyncio.ensure_future(self.witnessing.run(self)))
+        from parley.federation.tls_switch import tls_rotation_loop
+
+        self.tasks.append(asyncio.ensure_future(tls_rotation_loop(self)))  # docs/protocol.md §13.7
 
     def _start_sender(self, peer: str) -> None:
         sender = PeerSender(
@@ -175,6 +227,7 @@ class Service:
             self.owner,
             on_receipts=self.on_receipts,
             store_receipts=self.committer.store_receipts,
+            hold=lambda: self.recovery.holding,
         )
         self.senders[peer] = sender
         self.tasks.append(asyncio.ensure_future(sender.run(self.stop, poll_s=self.tick_s)))
@@ -190,9 +243,27 @@ class Service:
                 log.exception("background task failed at shutdown")
         for t in list(self._gap_tasks):
             t.cancel()
+        if self._recovery_task is not None:
+            self._recovery_task.cancel()
+        if self._standby_task is not None:
+            self._standby_task.cancel()
+        self.evidence.close()
         for c in self.clients.values():
             await c.close()
         self.node.close()
+
+    async def _recover(self) -> None:
+        """Check the peers' view of this node's chains, recovering first if it is behind."""
+        try:
+            await self.recovery.run(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("recovery failed; sends stay held until the next start")
+
+    def beat(self, loop: str) -> None:
+        """``loop`` begins a round (read by the readiness probe, parley.api.health)."""
+        self.beats[loop] = self.node.clock.monotonic()
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -205,6 +276,7 @@ class Service:
         from parley.federation.control import ROUTES, mark_delivered, pending_control
 
         while not self.stop.is_set():
+            self.beat("delivery")
             try:
                 for peer in await self.db(list_peers, self.node):
                     if peer.name not in self.senders:
@@ -228,29 +300,28 @@ class Service:
         from parley.federation.linktest import due_tests, run_link_test
 
         while not self.stop.is_set():
+            self.beat("link_tests")
             try:
                 for channel, peer, interval in await self.db(due_tests, self.node):
                     result = await run_link_test(self, channel, peer, interval)
                     self.publish({"event": "link", "channel": channel, "peer": peer, "state": result.state})
                     if result.ok:
                         await self._exchange_checkpoints(peer)
+                    else:
+                        self.evidence.forget(peer)
             except Exception:
                 log.exception("link test loop failed; retrying")
             await self._sleep(self.tick_s)
 
     async def _exchange_checkpoints(self, peer: str) -> None:
         """Witness each other's Merkle log after a link test (docs/record.md); never fatal."""
-        from parley.record.witnessing import exchange_checkpoints
-
-        try:
-            await exchange_checkpoints(self, peer)
-        except Exception as exc:
-            log.warning("checkpoint exchange with %s failed: %s", peer, exc)
+        await self.witnessing.exchange(self, peer)
 
     async def _deadline_loop(self) -> None:
         from parley.messaging.deadlines import escalate_overdue
 
         while not self.stop.is_set():
+            self.beat("deadlines")
             try:
                 for item in await self.db(escalate_overdue, self.node):
                     self.publish({"event": "overdue", "id": item.message_id})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -56,7 +57,11 @@ def test_protocol_is_signed_in_the_console_and_agreed(nodes: tuple[NodeProcess, 
     b.cli_here("meeting", "accept", MEETING, "--channel", "test-line")
     _wait_for(a, "/console/meetings", MEETING, "op-node-a")
     deadline = time.monotonic() + 20
-    while "accepted" not in a.cli_here("meeting", "show", MEETING, "--channel", "test-line", "--json").stdout:
+    # The JSON always has an "accepted" key (null until then): wait for the phase itself.
+    while (
+        json.loads(a.cli_here("meeting", "show", MEETING, "--channel", "test-line", "--json").stdout)["phase"]
+        != "accepted"
+    ):
         assert time.monotonic() < deadline, "the acceptance did not arrive"
         time.sleep(0.2)
     _post(

@@ -83,7 +83,7 @@ def test_the_brake_also_counts_by_address(node: Node) -> None:
         sessions.do_log_in(node, "nobody", "guess", "10.0.0.9")
     for i in range(19):  # as do_log_in records them, without 19 more Argon2 hashes
         sessions.record_failure(node, f"nobody{i}", "10.0.0.9")
-    with pytest.raises(sessions.TooManyAttempts, match=r"addr 10\.0\.0\.9"):
+    with pytest.raises(sessions.TooManyAttempts, match=r"from address 10\.0\.0\.9"):
         sessions.do_log_in(node, "alice", PASSWORD, "10.0.0.9")
     sessions.do_log_in(node, "alice", PASSWORD, ADDRESS)  # another address is not braked
 

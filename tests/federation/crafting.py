@@ -43,8 +43,17 @@ WATCHED = (
 
 
 def counts(engine: Engine) -> dict[str, int]:
+    """Rows per watched table. Of the link tests, only those a peer initiated count: the
+    node's own tests run on its own schedule (retried within seconds after a failure, and a
+    crafting peer never answers), whatever a peer sends."""
     with engine.connect() as conn:
-        return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar() or 0) for t in WATCHED}
+        out: dict[str, int] = {}
+        for t in WATCHED:
+            q = select(func.count()).select_from(t)
+            if t is tables.link_tests:
+                q = q.where(t.c.initiator == t.c.peer)
+            out[t.name] = int(conn.execute(q).scalar() or 0)
+        return out
 
 
 @dataclass

@@ -267,7 +267,8 @@ def test_suspended_channel_refuses_non_exempt_types(world: World) -> None:
     try:
         before = counts(world.b_node.engine)
         body = refused(world, world.craft.post_envelopes([second(world)]), 403, "channel_suspended", before)
-        assert "incident-at-sea" in body.get("hint", "")
+        assert "Incident at sea" in body.get("hint", "")  # the type's label, for the peer's operator
+        assert body["details"]["exempt_types"] == ["incident-at-sea"]  # its code, for the peer's machine
     finally:
         world.b.cli("channel", "resume", "test-line", "--reason", "talks resumed")
 

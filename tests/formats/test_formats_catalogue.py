@@ -63,8 +63,7 @@ FIXED_KEYS = {
             "exclusiveMaximum",
             "minLength",
             "maxLength",
-            "minItems",
-            "maxItems",
+            # minItems and maxItems are counted sentences: N() texts in parley.formats.problems
             "minProperties",
             "maxProperties",
             "uniqueItems",

@@ -32,7 +32,12 @@ def cap_schema() -> xmlschema.XMLSchema:
 def test_cap_alert_is_valid_against_the_official_xsd(
     cap_schema: xmlschema.XMLSchema, type_name: str, status: str
 ) -> None:
-    xml = to_cap(envelope(type_name, status), "Norwegian Joint Headquarters", langs=("en", "nb", "ru"))
+    names = {
+        "en": "Norwegian Joint Headquarters",
+        "nb": "Forsvarets operative hovedkvarter",
+        "ru": "ОШ ВС Норвегии",
+    }
+    xml = to_cap(envelope(type_name, status), names, langs=("en", "nb", "ru"))
     cap_schema.validate(xml)
     root = ET.fromstring(xml)
     assert root.findtext("cap:status", namespaces=NS) == status.capitalize()
@@ -42,10 +47,10 @@ def test_cap_alert_is_valid_against_the_official_xsd(
     assert root.findtext("cap:sent", namespaces=NS) == "2026-11-23T10:20:00+00:00"
     assert root.findtext("cap:sender", namespaces=NS) == "duty-officer@no-njhq"
     infos = root.findall("cap:info", NS)
-    assert [i.findtext("cap:language", namespaces=NS) for i in infos] == ["en", "nb", "ru"]
+    assert [i.findtext("cap:language", namespaces=NS) for i in infos] == ["en-US", "nb-NO", "ru-RU"]
     assert infos[0].findtext("cap:urgency", namespaces=NS) == "Immediate"
     assert infos[0].findtext("cap:severity", namespaces=NS) == "Severe"
-    assert infos[0].findtext("cap:senderName", namespaces=NS) == "Norwegian Joint Headquarters"
+    assert [i.findtext("cap:senderName", namespaces=NS) for i in infos] == [names[lang] for lang in names]
     assert infos[0].findall("cap:area", NS)
     note = root.findtext("cap:note", namespaces=NS)
     headline = str(infos[1].findtext("cap:headline", namespaces=NS))
@@ -56,6 +61,16 @@ def test_cap_alert_is_valid_against_the_official_xsd(
         assert "***" in str(note)
         assert headline.startswith("[ØVELSE]" if status == "EXERCISE" else "[TEST]")
         assert "***" in str(infos[2].findtext("cap:description", namespaces=NS))
+
+
+def test_cap_sender_name_defaults_to_the_sending_node_never_the_reader() -> None:
+    env = envelope("incident-at-sea")
+    root = ET.fromstring(to_cap(env, {"nb": "Nordflåten"}, langs=("nb", "ru")))
+    names = [i.findtext("cap:senderName", namespaces=NS) for i in root.findall("cap:info", NS)]
+    # A language the table lacks, or no names at all: the sending node's name, from the envelope.
+    assert names == ["Nordflåten", "no-njhq"]
+    root = ET.fromstring(to_cap(env, langs=("en",)))
+    assert root.findtext("cap:info/cap:senderName", namespaces=NS) == "no-njhq"
 
 
 def test_cap_areas_close_polygons_and_convert_circles_to_km() -> None:
@@ -153,8 +168,9 @@ def test_ical_parses_back(status: str, prefix: str) -> None:
     assert str(event["SUMMARY"]) == f"{prefix}Møteforslag: border-protocol-2026"
     assert str(event["LOCATION"]) == "Grensekommissariatet, Kirkenes"
     description = str(event["DESCRIPTION"])
-    assert "2. Skade på grensemerke 353 ved Storskog" in description
-    assert "Nivå: Kommissærnivå" in description
+    assert "2. Skade på grensemerke 353 ved Storskog [Situasjonen på grensen]" in description
+    assert "border_situation" not in description  # the topic's label, never its code
+    assert "Nivå: Grensekommissærer" in description
     assert event.decoded("GEO") == pytest.approx((69.7271, 30.045))
     assert b"DTSTART:20261210T080000Z" in data
 

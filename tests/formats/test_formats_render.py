@@ -7,14 +7,15 @@ import pytest
 from parley.errors import PeerError, UsageError
 from parley.formats import NoTranslator, render, render_html, render_text
 from parley.formats.geo import format_degrees_minutes, format_position
+from parley.formats.times import read_as, stop_reading_as
 from tests.formats.formats_helpers import LANGS, TYPES, envelope, example
 
 BANNERS = {
     ("nb", "EXERCISE"): "*** ØVELSE — EXERCISE ***",
-    ("ru", "EXERCISE"): "*** УЧЕНИЕ — EXERCISE ***",
+    ("ru", "EXERCISE"): "*** УЧЕБНОЕ — EXERCISE ***",
     ("en", "EXERCISE"): "*** EXERCISE — EXERCISE — EXERCISE ***",
     ("nb", "TEST"): "*** TEST — PRØVEMELDING — TEST ***",
-    ("ru", "TEST"): "*** ТЕСТ — TEST ***",
+    ("ru", "TEST"): "*** ПРОВЕРОЧНОЕ — TEST ***",
     ("en", "TEST"): "*** TEST — TEST — TEST ***",
 }
 
@@ -75,11 +76,11 @@ def test_incident_at_sea_in_norwegian() -> None:
     r = render(envelope("incident-at-sea"), "nb")
     assert r.title == "Hendelse til sjøs: Farlig manøver"
     assert r.type_label == "Hendelse til sjøs"
-    assert r.precedence_label == "IMMEDIATE (umiddelbar)"
+    assert r.precedence_label == "IMMEDIATE"
     assert r.status_label == "Reell"
     fields = {f.label: f.value for f in r.fields}
-    assert fields["Tidspunkt"] == "23. nov. 2026 11:15 (10:15 UTC)"
-    assert fields["Posisjon"] == "70°03.25′N 031°13.00′E (70.05420, 31.21670)"
+    assert fields["Tidspunkt"] == "23. nov. 2026 10:15 UTC"  # the zone is the reader's, not nb's
+    assert fields["Posisjon"] == "70°03,25′N 031°13,00′E (70,05420; 31,21670)"  # nb decimal comma
     assert fields["Involverte enheter (1) › Enhetstype"] == "Kystvaktfartøy"
     assert fields["Involverte enheter (2) › Skrognummer"] == "619"
     assert fields["Fart"] == "18,5 knop"
@@ -90,7 +91,7 @@ def test_incident_at_sea_in_norwegian() -> None:
     assert labels.index("Tidspunkt") < labels.index("Posisjon") < labels.index("Kategori")
     assert labels.index("Kategori") < labels.index("Beskrivelse") < labels.index("Ønsket tiltak")
     meta = {f.label: f.value for f in r.meta}
-    assert meta["Sendt"] == "23. nov. 2026 11:20 (10:20 UTC)"
+    assert meta["Sendt"] == "23. nov. 2026 10:20 UTC"
     assert meta["Fra"] == "duty-officer @ no-njhq"
     assert meta["Referanser"] == "3f1c2b9e-8d4a-4c1e-9b7a-2e6f0d5c4a11"
 
@@ -99,7 +100,7 @@ def test_incident_at_sea_in_russian_and_english() -> None:
     ru = render(envelope("incident-at-sea"), "ru")
     fields = {f.label: f.value for f in ru.fields}
     assert ru.title == "Инцидент на море: Опасное маневрирование"
-    assert fields["Время"] == "23 нояб. 2026\u202fг. 13:15 (10:15 UTC)"
+    assert fields["Время"] == "23 нояб. 2026\u202fг. 10:15 UTC"
     assert fields["Участвующие единицы (№ 1) › Тип единицы"] == "Корабль береговой охраны"
     assert fields["Скорость"] == "18,5 уз"
     en = render(envelope("incident-at-sea"), "en")
@@ -112,8 +113,12 @@ def test_incident_at_sea_in_russian_and_english() -> None:
 def test_a_time_on_another_local_day_shows_the_utc_date() -> None:
     body = example("incident-at-sea")
     body["time"] = "2026-11-23T22:30:00Z"
-    fields = {f.path: f.value for f in render(envelope("incident-at-sea", body=body), "ru").fields}
-    assert fields["/time"] == "24 нояб. 2026\u202fг. 01:30 (23.11.2026 22:30 UTC)"
+    token = read_as("Europe/Moscow", None)  # a reader who chose Moscow time (parley.formats.times)
+    try:
+        fields = {f.path: f.value for f in render(envelope("incident-at-sea", body=body), "ru").fields}
+    finally:
+        stop_reading_as(token)
+    assert fields["/time"] == "23 нояб. 2026\u202fг. 22:30 UTC (24 нояб. 2026\u202fг. 01:30 MSK)"
 
 
 def test_numbers_and_areas_in_the_readers_locale() -> None:

@@ -133,6 +133,9 @@ def test_signing_input_and_kinds() -> None:
         "request",
         "linktest",
         "bundle",
+        "key-certificate",
+        "key-record",
+        "tls-update",
     } == signing.KINDS
     with pytest.raises(ValueError, match="unknown signature kind"):
         signing.signing_input("message", {})
@@ -184,7 +187,9 @@ def test_card_round_trip(card_json: dict[str, Any]) -> None:
             VerificationError,
             "does not verify",
         ),
-        (lambda c: c["card"].__setitem__("protocol", "parley/2"), UsageError, "speaks"),
+        (lambda c: c["card"].__setitem__("protocol", "parley/9"), UsageError, "speaks"),
+        # A parley/2 card carries the root and its certificate (§13): without them, refused.
+        (lambda c: c["card"].__setitem__("protocol", "parley/2"), UsageError, "exactly the fields"),
         (lambda c: c["card"].__setitem__("name", "RU NF"), UsageError, "not valid"),
         (lambda c: c["card"].pop("url"), UsageError, "exactly the fields"),
         (lambda c: c.__setitem__("signature", 5), UsageError, "string"),

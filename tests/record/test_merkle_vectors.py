@@ -156,6 +156,11 @@ def test_consistency_proofs_verify(hashes: list[bytes], data: st.DataObject) -> 
     root1 = merkle.root_from_leaf_hashes(hashes[:size1])
     root2 = merkle.root_from_leaf_hashes(hashes[:size2])
     proof = merkle.consistency_proof(size1, size2, get_hash)
+    if size1 == 0 and size2 > 0:
+        # RFC 9162 defines no proof from the empty tree (issue 14 item 11).
+        with pytest.raises(ProofError, match="empty tree"):
+            merkle.verify_consistency(size1, size2, proof, root1, root2)
+        return
     merkle.verify_consistency(size1, size2, proof, root1, root2)
 
     if proof:
@@ -201,3 +206,21 @@ def test_generation_rejects_bad_ranges() -> None:
         merkle.inclusion_proof(1, 1, get_hash)
     with pytest.raises(ValueError, match="no consistency proof"):
         merkle.consistency_proof(2, 1, get_hash)
+
+
+def test_no_consistency_proof_from_the_empty_tree() -> None:
+    """Issue 14 item 11: RFC 9162 §2.1.4 defines PROOF(m, D[n]) for 0 < m < n only, and the
+    transparency-dev vector ``consistency/1/size1-sub-@1`` (size1 0) wants an error."""
+    hashes = [merkle.leaf_hash(bytes([i])) for i in range(8)]
+    root8 = merkle.root_from_leaf_hashes(hashes)
+    for proof in ([], [hashes[0]], merkle.consistency_proof(1, 8, memory_tree(hashes))):
+        with pytest.raises(ProofError, match=r"^no consistency proof exists from the empty tree"):
+            merkle.verify_consistency(0, 8, proof, merkle.EMPTY_ROOT, root8)
+    # Not even the empty tree's root against any second root: nothing would be checked.
+    with pytest.raises(ProofError, match="empty tree"):
+        merkle.verify_consistency(0, 1, [], merkle.EMPTY_ROOT, hashes[0])
+    # Equal sizes stay defined: the empty tree is consistent with the empty tree.
+    merkle.verify_consistency(0, 0, [], merkle.EMPTY_ROOT, merkle.EMPTY_ROOT)
+    vector = json.loads((VECTORS / "consistency" / "1" / "size1-sub-@1.json").read_text())
+    assert vector["size1"] == 0
+    assert vector["wantErr"] is True

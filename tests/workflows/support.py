@@ -57,7 +57,7 @@ cadence = [
 [name]
 en = "Border commissioners"
 nb = "Grensekommissærene"
-ru = "Пограничные комиссары"
+ru = "Пограничные представители"
 [basis]
 agreement = "Norwegian-Soviet border agreement"
 date = 1949-12-29

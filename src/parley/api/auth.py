@@ -3,6 +3,9 @@
 Token look-ups are remembered for ``TOKEN_TTL_S`` seconds per process: an automated client
 sending hundreds of messages a second should not cost two database reads each. A changed
 role or a revoked token therefore takes effect within that time (docs/operations.md).
+
+What the operator may then do is the authorization policy's to say
+(:mod:`parley.directory.policy`): each route asks for ``acting(Action.…)``.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from typing import Any
 from fastapi import Request
 
 from parley.directory.operators import Operator, operator_for_token
+from parley.directory.policy import Acting, Action
 from parley.errors import AuthError
+from parley.formats.texts import T
 
 TOKEN_TTL_S = 2.0
 _MAX_CACHED = 1000
@@ -53,10 +58,17 @@ async def current_operator(request: Request) -> Operator:
         if operator is None:
             operator = await service.db(operator_for_token, service.node, token)
             cache.put(token, operator)
+        request.state.operator_lang = operator.lang  # errors fall back to it (parley.api.app)
         return operator
     session_user = getattr(request.state, "operator", None)
     if isinstance(session_user, Operator):
+        request.state.operator_lang = session_user.lang
         return session_user
     raise AuthError(
-        "authentication required", hint="send Authorization: Bearer <token> (parley token issue USER)"
+        T("authentication required"), hint=T("send Authorization: Bearer <token> (parley token issue USER)")
     )
+
+
+def acting(action: Action) -> Acting:
+    """The dependency of an operator API route that performs ``action``."""
+    return Acting(action, current_operator)

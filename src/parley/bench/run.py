@@ -8,7 +8,8 @@ Figures (docs/benchmark.md explains each):
 * record      append rate, inclusion-proof time, verification rate at 10^4…10^6 entries;
 * history     latency and throughput again after the stored history has grown;
 * memory      peak RSS of each node process;
-* floor       a minimal HTTPS endpoint committing one row, measured in the same run.
+* floor       a minimal HTTPS endpoint committing one row, measured in the same run;
+* desk        a year of traffic (parley.bench.desk): inbox, search, incident page, paging.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class BenchPlan:
     history_throughput_n: int = 4000
     engines: tuple[str, ...] = ("sqlite", "postgresql")
     pg_base: str = "postgresql://postgres@127.0.0.1:5432"
+    desk_messages: int = 100_000  # the desk section's year of traffic
+    desk_repeats: int = 30
+    fixture: Path | None = None  # where the desk fixture is built once and reused
 
     @classmethod
     def quick(cls) -> BenchPlan:
@@ -373,3 +377,33 @@ def _pg_reachable(base: str) -> bool:
         return True
     except Exception:
         return False
+
+
+def run_desk_bench(plan: BenchPlan, progress: Progress, *, show_progress: bool = True) -> dict[str, Any]:
+    """The desk section alone: a year of traffic per engine, built once (kept under
+    ``plan.fixture`` if given, reused from there next time), measured on running nodes."""
+    from parley.bench.desk import FIXTURE_FILE, Fixture, drop_databases, run_desk
+
+    desk: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="parley-desk-") as d:
+        for kind in plan.engines:
+            if kind == "postgresql" and not _pg_reachable(plan.pg_base):
+                desk[kind] = {"skipped": f"PostgreSQL not reachable at {plan.pg_base}"}
+                continue
+            base = (plan.fixture or Path(d)) / kind
+            progress(f"[desk/{kind}] {plan.desk_messages:,} messages over a simulated year")
+            try:
+                desk[kind] = run_desk(
+                    base,
+                    kind,
+                    plan.desk_messages,
+                    pg_base=plan.pg_base,
+                    reuse=plan.fixture is not None,
+                    show_progress=show_progress,
+                    repeats=plan.desk_repeats,
+                )
+            finally:
+                built = Fixture.load(base) if (base / FIXTURE_FILE).exists() else None
+                if plan.fixture is None and built is not None and built.databases:
+                    drop_databases(plan.pg_base, built.databases)
+    return {"machine": machine(), "desk": desk}

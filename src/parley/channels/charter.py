@@ -3,20 +3,33 @@
 A charter names the channel in nb, ru and en, states its basis (agreement and date), lists
 its member desks as ``node/desk``, the message types and agenda topics it allows, its
 languages, acknowledgment deadlines per precedence, link-test interval, meeting cadence and
-initial status. Its identity is the SHA-256 of its RFC 8785 bytes; a channel exists only once
-every member node has signed those same bytes (docs/protocol.md §Charters).
+initial status. The name, the agreement's title, the topics' labels and the member nodes'
+display names are language tables (``{nb, ru, en}``); a reader whose language a table lacks
+sees another language's text marked as not translated (:func:`text_in`).
+
+Its identity is the SHA-256 of its RFC 8785 bytes; a channel exists only once every member
+node has signed those same bytes (docs/protocol.md §Charters). The optional keys added since
+(``topic_labels``, ``node_names``) appear in the normal form only when written, so a charter
+signed before them keeps its bytes, hash and signatures.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+
 from parley.config import DEFAULT_DEADLINES_S
 from parley.errors import UsageError, VerificationError
+from parley.formats.catalogue import Catalogue, available_languages, load_catalogue
+from parley.formats.texts import T, Text
 from parley.protocol import signing
 from parley.protocol.canonical import content_hash
 from parley.protocol.envelope import PRECEDENCES
@@ -44,8 +57,47 @@ CHARTER_KEYS: dict[str, type | tuple[type, ...]] = {
     "link_test_interval_s": (int, float),
     "cadence": list,
     "initial_status": str,
+    "topic_labels": dict,
+    "node_names": dict,
 }
-OPTIONAL_KEYS = {"topics", "deadlines_s", "link_test_interval_s", "cadence", "initial_status"}
+OPTIONAL_KEYS = {
+    "topics",
+    "deadlines_s",
+    "link_test_interval_s",
+    "cadence",
+    "initial_status",
+    "topic_labels",
+    "node_names",
+}
+# topic_labels and node_names enter the normal form only when the author wrote them: a charter
+# agreed before they existed keeps its bytes, hash and signatures (parse_charter_document
+# compares the normal form with what was signed).
+
+# A language table: text keyed by language. ``basis.agreement`` may still be a plain string,
+# as every charter before multilingual bases wrote it: that string is English (docs/channels.md).
+PLAIN_TEXT_LANG = "en"
+# The order in which a reader whose language a table lacks is offered the others.
+FALLBACK_ORDER = ("en", "nb", "ru")
+
+# Bounds on what a charter may say (issue 14 item 10; docs/channels.md §Limits). A charter
+# arrives from a peer as well as from a file, and every member signs, stores and shows it.
+MAX_NAME_CHARS = 200
+MAX_AGREEMENT_CHARS = 500
+MAX_MEMBERS = 64
+MAX_TYPES = 64
+MAX_TOPICS = 64
+MAX_LANGUAGES = 8
+MAX_LANGUAGE_CHARS = 35  # the longest BCP 47 tag a registry lists is shorter
+MAX_CADENCE = 16
+MAX_CADENCE_TEXT = 63
+MAX_MONTHS = 120
+CADENCE_KEYS = {"kind", "level", "every_months", "before_months", "prepares"}
+# The link test is a signed round trip; below one second it is load, not a test. The floor
+# is 1 s, not the 10 s a production channel should use, so that the demo (5 s) and the
+# end-to-end tests (1 s) can watch links change state in seconds.
+MIN_LINK_TEST_INTERVAL_S = 1.0
+MAX_LINK_TEST_INTERVAL_S = 7 * 86400.0
+MAX_DEADLINE_S = 365 * 86400
 
 
 @dataclass(frozen=True)
@@ -92,15 +144,159 @@ class Charter:
         return float(self.data["link_test_interval_s"])
 
     def name_in(self, lang: str) -> str:
-        names: dict[str, str] = self.data["name"]
-        return names.get(lang) or names.get("en") or next(iter(names.values()))
+        """The channel's name in ``lang``, or another language's marked as not translated."""
+        return text_in(self.data["name"], lang)
+
+    def agreement_in(self, lang: str) -> str:
+        """The title of the agreement the channel rests on, in ``lang`` (see :func:`text_in`)."""
+        return text_in(self.data["basis"]["agreement"], lang)
+
+    @property
+    def basis_date(self) -> str:
+        return str(self.data["basis"]["date"])
+
+    def basis_date_in(self, lang: str) -> str:
+        """The agreement's date as ``lang``'s readers write it (``29. desember 1949``)."""
+        return format_date(date.fromisoformat(self.basis_date), "long", locale=_catalogue(lang).locale)
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.data["languages"])
+
+    def topic_label(self, topic: str, lang: str) -> str:
+        """A topic as a person reads it: the charter's own label, else the catalogue's."""
+        labels: dict[str, Any] = self.data.get("topic_labels", {})
+        table = (
+            labels.get(topic) or labels.get(topic.replace("_", "-")) or labels.get(topic.replace("-", "_"))
+        )
+        return text_in(table, lang) if table else topic_label(topic, lang)
+
+    def topic_labels_in(self, lang: str) -> list[str]:
+        return [self.topic_label(t, lang) for t in self.data["topics"]]
+
+    def node_name_in(self, node: str, lang: str) -> str:
+        """A member node's display name in ``lang`` (``node_names``), else the node's name."""
+        names = self.data.get("node_names", {}).get(node)
+        return text_in(names, lang) if names else node
+
+    def node_names_in(self, node: str, langs: Sequence[str]) -> dict[str, str]:
+        """``node``'s display name in each of ``langs`` (an export's per-language sender)."""
+        return {lang: self.node_name_in(node, lang) for lang in langs}
+
+    def export_languages(self, first: str | None = None) -> list[str]:
+        """The languages an export of the channel's traffic carries (one CAP ``<info>`` each).
+
+        The charter's languages that Parley has a catalogue for, in the charter's order with
+        ``first`` (the reader's) moved to the front; English if the charter lists none of them.
+        """
+        known = set(available_languages())
+        langs = [lang for lang in dict.fromkeys(self.data["languages"]) if lang in known]
+        if not langs:
+            return [first if first in known else "en"]
+        if first in langs:
+            langs.remove(first)
+            langs.insert(0, first)
+        return langs
+
+
+def _catalogue(lang: str) -> Catalogue:
+    try:
+        return load_catalogue(lang)
+    except UsageError:  # a language without a catalogue reads English
+        return load_catalogue("en")
+
+
+def text_in(value: str | Mapping[str, str], lang: str) -> str:
+    """The text of a language table in ``lang``, falling back visibly.
+
+    A plain string is English (:data:`PLAIN_TEXT_LANG`). When the table has no ``lang``, the
+    text of another language (English first, then nb, ru) is shown with the catalogue's
+    marker ``charter.untranslated.<that language>``: "… (ikke oversatt; på engelsk)".
+    """
+    table: Mapping[str, str] = {PLAIN_TEXT_LANG: value} if isinstance(value, str) else value
+    text = table.get(lang)
+    if text:
+        return text
+    for other in (*FALLBACK_ORDER, *table):
+        text = table.get(other)
+        if text:
+            return _catalogue(lang).get(f"charter.untranslated.{other}", text=text)
+    return ""
+
+
+def language_names(codes: Sequence[str], lang: str) -> list[str]:
+    """Language codes as their names in ``lang`` (CLDR via Babel): ``norsk bokmål, russisk``."""
+    names: Mapping[str, str]
+    try:
+        names = Locale.parse(_catalogue(lang).locale).languages
+    except (ValueError, UnknownLocaleError):
+        names = {}
+    return [names.get(code.replace("-", "_"), names.get(code.split("-")[0], code)) for code in codes]
+
+
+def duration_in(seconds: float, lang: str) -> str:
+    """A deadline or interval in its largest whole unit, in ``lang``'s locale (Babel):
+    ``24 t``, ``24 ч``, ``90 min``, ``5 s`` — never ``1440.0 min``."""
+    from parley.formats.units import with_unit
+
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return with_unit(seconds // 3600, "h", lang)
+    if seconds >= 60 and seconds % 60 == 0:
+        return with_unit(seconds // 60, "min", lang)
+    return with_unit(seconds, "s", lang)
+
+
+class CodeLabel(Text):
+    """A code (a message type, an agenda topic) that a refusal names: rendered as its label
+    in each reader's language; its English form where the text is stored as JSON."""
+
+    __slots__ = ("code", "label_in")
+
+    def __init__(self, code: str, label_in: Callable[[str], str]) -> None:
+        super().__init__(code)
+        self.code, self.label_in = code, label_in
+
+    def render(self, lang: str = "en") -> str:
+        return self.label_in(lang)
+
+
+def type_label(type_: str, lang: str) -> str:
+    """The catalogue's label of a message type (``type.<id>``); the code if it has none."""
+    cat = _catalogue(lang)
+    key = "type." + type_
+    return cat.get(key) if cat.has(key) else type_
+
+
+def type_labels(types: Sequence[str]) -> list[Text]:
+    """Message types as labels, each read in its reader's language (refusal parameters)."""
+    return [CodeLabel(t, functools.partial(type_label, t)) for t in types]
+
+
+def topic_labels(topics: Sequence[str]) -> list[Text]:
+    """Agenda topics as labels, each read in its reader's language (refusal parameters)."""
+    return [CodeLabel(t, functools.partial(topic_label, t)) for t in topics]
+
+
+def topic_label(topic: str, lang: str) -> str:
+    """The catalogue's label of a topic code (``topic.border-situation``; ``_`` reads as ``-``).
+
+    A code the catalogue does not know is shown as words (``call signs``), marked as English.
+    """
+    key = "topic." + topic.replace("_", "-")
+    cat = _catalogue(lang)
+    if cat.has(key):
+        return cat.get(key)
+    words = topic.replace("_", " ").replace("-", " ").strip().capitalize()
+    return text_in(words, lang)
 
 
 def charter_from_toml(text: str, where: str = "charter") -> Charter:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{where} is not valid TOML: {exc}", hint="fix the file") from exc
+        raise UsageError(
+            T("{where} is not valid TOML: {exc}", where=where, exc=exc), hint=T("fix the file")
+        ) from exc
     return charter_from_dict(raw, where)
 
 
@@ -110,92 +306,253 @@ def charter_from_dict(raw: Any, where: str = "charter") -> Charter:
         return _charter_from_dict(raw, where)
     except UsageError as exc:
         if not exc.hint:
-            exc.hint = "see docs/channels.md for every key and a full example"
+            exc.hint_text = T("see docs/channels.md for every key and a full example")
+            exc.hint = str(exc.hint_text)
         raise
 
 
 def _charter_from_dict(raw: Any, where: str) -> Charter:
     if not isinstance(raw, dict):
-        raise UsageError(f"{where}: a charter is a table of keys")
+        raise UsageError(T("{where}: a charter is a table of keys", where=where))
     unknown = set(raw) - set(CHARTER_KEYS)
     if unknown:
         raise UsageError(
-            f"{where}: unknown key(s) {sorted(unknown)}", hint=f"known keys: {', '.join(CHARTER_KEYS)}"
+            T("{where}: unknown key(s) {unknown}", where=where, unknown=sorted(unknown)),
+            hint=T("known keys: {charter_keys}", charter_keys=", ".join(CHARTER_KEYS)),
         )
     for key, typ in CHARTER_KEYS.items():
         if key not in raw:
             if key in OPTIONAL_KEYS:
                 continue
-            raise UsageError(f"{where}: missing key {key!r}", hint="see docs/channels.md for a full example")
+            raise UsageError(
+                T("{where}: missing key {key!r}", where=where, key=key),
+                hint=T("see docs/channels.md for a full example"),
+            )
         if not isinstance(raw[key], typ) or isinstance(raw[key], bool):
-            raise UsageError(f"{where}: {key!r} has the wrong type")
+            raise UsageError(T("{where}: {key!r} has the wrong type", where=where, key=key))
     data: dict[str, Any] = {}
     if not NAME_RE.match(raw["id"]):
-        raise UsageError(f"{where}: id {raw['id']!r} is not a valid channel name", hint="e.g. border-1949")
+        raise UsageError(
+            T("{where}: id {raw_id!r} is not a valid channel name", where=where, raw_id=raw["id"]),
+            hint=T("e.g. border-1949"),
+        )
     data["id"] = raw["id"]
     names = raw["name"]
     if not names or set(names) - set(LANGS) or not all(isinstance(v, str) and v for v in names.values()):
-        raise UsageError(f"{where}: name must give non-empty names keyed by nb, ru, en")
+        raise UsageError(T("{where}: name must give non-empty names keyed by nb, ru, en", where=where))
+    if any(len(v) > MAX_NAME_CHARS for v in names.values()):
+        raise UsageError(
+            T(
+                "{where}: a name is longer than {max_name_chars} characters",
+                where=where,
+                max_name_chars=MAX_NAME_CHARS,
+            )
+        )
     data["name"] = dict(names)
     basis = raw["basis"]
-    if not isinstance(basis.get("agreement"), str) or not basis["agreement"]:
-        raise UsageError(f"{where}: basis.agreement must name the agreement")
+    # The agreement's title: a table keyed by nb, ru, en, or (as before) one string, read as English.
+    agreement = basis.get("agreement")
+    if isinstance(agreement, dict):
+        agreement = _lang_table(agreement, "basis.agreement", MAX_AGREEMENT_CHARS, where)
+    elif not isinstance(agreement, str) or not agreement:
+        raise UsageError(T("{where}: basis.agreement must name the agreement", where=where))
+    elif len(agreement) > MAX_AGREEMENT_CHARS:
+        raise UsageError(
+            T(
+                "{where}: basis.agreement is longer than {max_agreement_chars} characters",
+                where=where,
+                max_agreement_chars=MAX_AGREEMENT_CHARS,
+            )
+        )
     bdate = basis.get("date")
     if isinstance(bdate, date):
         bdate = bdate.isoformat()
     if not isinstance(bdate, str):
-        raise UsageError(f"{where}: basis.date must be a date (YYYY-MM-DD)")
+        raise UsageError(T("{where}: basis.date must be a date (YYYY-MM-DD)", where=where))
     try:
         date.fromisoformat(bdate)
     except ValueError:
-        raise UsageError(f"{where}: basis.date {bdate!r} is not YYYY-MM-DD") from None
-    data["basis"] = {"agreement": basis["agreement"], "date": bdate}
+        raise UsageError(
+            T("{where}: basis.date {bdate!r} is not YYYY-MM-DD", where=where, bdate=bdate)
+        ) from None
+    data["basis"] = {"agreement": agreement, "date": bdate}
     members = raw["members"]
+    _at_most(members, MAX_MEMBERS, "members", where)
     for m in members:
         if not isinstance(m, str) or m.count("/") != 1 or not all(NAME_RE.match(p) for p in m.split("/")):
-            raise UsageError(f"{where}: member {m!r} must be NODE/DESK", hint="e.g. no-njhq/duty-officer")
+            raise UsageError(
+                T("{where}: member {m!r} must be NODE/DESK", where=where, m=m),
+                hint=T("e.g. no-njhq/duty-officer"),
+            )
     if len(set(members)) != len(members):
-        raise UsageError(f"{where}: members lists a desk twice")
+        raise UsageError(T("{where}: members lists a desk twice", where=where))
     if len({m.split("/")[0] for m in members}) < 2:
-        raise UsageError(f"{where}: a channel joins desks of two or more nodes")
+        raise UsageError(T("{where}: a channel joins desks of two or more nodes", where=where))
     data["members"] = sorted(members)
+    if "node_names" in raw:
+        node_names = raw["node_names"]
+        nodes = {m.split("/")[0] for m in members}
+        strays = sorted(set(node_names) - nodes)
+        if strays:
+            raise UsageError(
+                T(
+                    "{where}: node_names names node(s) that are not members: {strays}",
+                    where=where,
+                    strays=strays,
+                ),
+                hint=T("name only the nodes of the members' desks"),
+            )
+        data["node_names"] = {
+            n: _lang_table(v, f"node_names.{n}", MAX_NAME_CHARS, where) for n, v in node_names.items()
+        }
     types = raw["types"]
+    _at_most(types, MAX_TYPES, "types", where)
     if not types or not all(isinstance(t, str) and TYPE_RE.match(t) for t in types):
-        raise UsageError(f"{where}: types must list message type names (e.g. general, incident-at-sea)")
+        raise UsageError(
+            T("{where}: types must list message type names (e.g. general, incident-at-sea)", where=where)
+        )
     _check_known_types(types, where)
     data["types"] = sorted(set(types))
     topics = raw.get("topics", [])
+    _at_most(topics, MAX_TOPICS, "topics", where)
     if not all(isinstance(t, str) and TOPIC_RE.match(t) for t in topics):
-        raise UsageError(f"{where}: topics are short codes like 'fisheries' or 'border-situation'")
+        raise UsageError(
+            T("{where}: topics are short codes like 'fisheries' or 'border-situation'", where=where)
+        )
     data["topics"] = sorted(set(topics))
+    if "topic_labels" in raw:
+        labels = raw["topic_labels"]
+        _at_most(list(labels), MAX_TOPICS, "topic_labels", where)
+        strays = sorted(set(labels) - set(topics))
+        if strays:
+            raise UsageError(
+                T(
+                    "{where}: topic_labels names topic(s) the charter does not list: {strays}",
+                    where=where,
+                    strays=strays,
+                ),
+                hint=T("label only the codes listed in topics"),
+            )
+        data["topic_labels"] = {
+            t: _lang_table(v, f"topic_labels.{t}", MAX_NAME_CHARS, where) for t, v in labels.items()
+        }
     langs = raw["languages"]
-    if not langs or not all(isinstance(x, str) and x for x in langs):
-        raise UsageError(f"{where}: languages must list language codes (nb, ru, en)")
+    _at_most(langs, MAX_LANGUAGES, "languages", where)
+    if not langs or not all(isinstance(x, str) and 0 < len(x) <= MAX_LANGUAGE_CHARS for x in langs):
+        raise UsageError(T("{where}: languages must list language codes (nb, ru, en)", where=where))
     data["languages"] = list(langs)
     deadlines = dict(DEFAULT_DEADLINES_S)
     for k, v in raw.get("deadlines_s", {}).items():
         if k not in PRECEDENCES:
-            raise UsageError(f"{where}: deadlines_s.{k}: not a precedence ({', '.join(PRECEDENCES)})")
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise UsageError(f"{where}: deadlines_s.{k} must be a positive number of seconds")
+            raise UsageError(
+                T(
+                    "{where}: deadlines_s.{k}: not a precedence ({precedences})",
+                    where=where,
+                    k=k,
+                    precedences=", ".join(PRECEDENCES),
+                )
+            )
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 < v <= MAX_DEADLINE_S:
+            raise UsageError(
+                T(
+                    "{where}: deadlines_s.{k} must be a whole number of seconds from 1 to {max_deadline_s}",
+                    where=where,
+                    k=k,
+                    max_deadline_s=MAX_DEADLINE_S,
+                )
+            )
         deadlines[k] = v
     data["deadlines_s"] = deadlines
     interval = raw.get("link_test_interval_s", 3600)
-    if interval <= 0:
-        raise UsageError(f"{where}: link_test_interval_s must be positive")
+    # Written so that NaN (which TOML allows) fails too: every comparison with it is false.
+    if not MIN_LINK_TEST_INTERVAL_S <= interval <= MAX_LINK_TEST_INTERVAL_S:
+        raise UsageError(
+            T(
+                "{where}: link_test_interval_s {interval} is not between "
+                "{min_link_test_interval_s:g} and {max_link_test_interval_s:g} seconds",
+                where=where,
+                interval=interval,
+                min_link_test_interval_s=MIN_LINK_TEST_INTERVAL_S,
+                max_link_test_interval_s=MAX_LINK_TEST_INTERVAL_S,
+            ),
+            hint=T("3600 (an hour) suits most channels; see docs/channels.md#limits"),
+        )
     data["link_test_interval_s"] = interval
     cadence = raw.get("cadence", [])
+    _at_most(cadence, MAX_CADENCE, "cadence", where)
     for c in cadence:
         if not isinstance(c, dict) or not isinstance(c.get("kind"), str):
-            raise UsageError(f"{where}: each cadence entry needs a kind (e.g. protocol-meeting)")
-        if not isinstance(c.get("every_months", 0), int) or not isinstance(c.get("before_months", 0), int):
-            raise UsageError(f"{where}: cadence every_months/before_months are whole months")
+            raise UsageError(
+                T("{where}: each cadence entry needs a kind (e.g. protocol-meeting)", where=where)
+            )
+        if set(c) - CADENCE_KEYS:
+            raise UsageError(
+                T(
+                    "{where}: unknown cadence key(s) {c_minus_cadence_keys}",
+                    where=where,
+                    c_minus_cadence_keys=sorted(set(c) - CADENCE_KEYS),
+                ),
+                hint=T("known keys: {cadence_keys}", cadence_keys=", ".join(sorted(CADENCE_KEYS))),
+            )
+        for text_key in ("kind", "level", "prepares"):
+            value = c.get(text_key, "")
+            if not isinstance(value, str) or len(value) > MAX_CADENCE_TEXT:
+                raise UsageError(
+                    T(
+                        "{where}: cadence {text_key} must be text of at most {max_cadence_text} characters",
+                        where=where,
+                        text_key=text_key,
+                        max_cadence_text=MAX_CADENCE_TEXT,
+                    )
+                )
+        for month_key in ("every_months", "before_months"):
+            months = c.get(month_key, 0)
+            if not isinstance(months, int) or isinstance(months, bool) or not 0 <= months <= MAX_MONTHS:
+                raise UsageError(
+                    T(
+                        "{where}: cadence every_months/before_months are whole months from 0 to {max_months}",
+                        where=where,
+                        max_months=MAX_MONTHS,
+                    )
+                )
     data["cadence"] = [dict(c) for c in cadence]
     status = raw.get("initial_status", "active")
     if status not in ("planned", "active"):
-        raise UsageError(f"{where}: initial_status must be planned or active")
+        raise UsageError(T("{where}: initial_status must be planned or active", where=where))
     data["initial_status"] = status
     return Charter(data)
+
+
+def _lang_table(value: Any, key: str, max_chars: int, where: str) -> dict[str, str]:
+    """A table of non-empty texts keyed by nb, ru, en (at least one), each at most ``max_chars``."""
+    if (
+        not isinstance(value, dict)
+        or not value
+        or set(value) - set(LANGS)
+        or not all(isinstance(v, str) and v for v in value.values())
+    ):
+        raise UsageError(
+            T("{where}: {key} must give non-empty texts keyed by nb, ru, en", where=where, key=key),
+            hint=T('e.g. {key} = {{ nb = "…", ru = "…", en = "…" }}', key=key),
+        )
+    if any(len(v) > max_chars for v in value.values()):
+        raise UsageError(
+            T("{where}: a text of {key} is longer than {n} characters", where=where, key=key, n=max_chars)
+        )
+    return dict(value)
+
+
+def _at_most(items: list[Any], limit: int, key: str, where: str) -> None:
+    if len(items) > limit:
+        raise UsageError(
+            T(
+                "{where}: {key} lists {n_items} entries; a charter allows at most {limit}",
+                where=where,
+                key=key,
+                n_items=len(items),
+                limit=limit,
+            )
+        )
 
 
 def _check_known_types(types: list[str], where: str) -> None:
@@ -207,8 +564,8 @@ def _check_known_types(types: list[str], where: str) -> None:
     bad = [t for t in types if t not in known and t not in CONTROL_TYPES]
     if bad:
         raise UsageError(
-            f"{where}: unknown message type(s) {bad}",
-            hint=f"known types: {', '.join(sorted(known))} (see `parley schema list`)",
+            T("{where}: unknown message type(s) {bad}", where=where, bad=bad),
+            hint=T("known types: {known} (see `parley schema list`)", known=", ".join(sorted(known))),
         )
 
 
@@ -234,23 +591,27 @@ class CharterDocument:
 def parse_charter_document(raw: Any, key_for: Any) -> CharterDocument:
     """Check form and every signature present; ``key_for(node) -> PublicKey | None``."""
     if not isinstance(raw, dict) or sorted(raw) != ["charter", "signatures"]:
-        raise UsageError("not a charter document: expected 'charter' and 'signatures'")
+        raise UsageError(T("not a charter document: expected 'charter' and 'signatures'"))
     charter = charter_from_dict(raw["charter"], "charter document")
     if charter.data != raw["charter"]:
-        raise VerificationError("charter", "charter is not in normal form; it was edited by hand")
+        raise VerificationError("charter", T("charter is not in normal form; it was edited by hand"))
     sigs = raw["signatures"]
     if not isinstance(sigs, dict) or not sigs:
-        raise VerificationError("charter", "charter carries no signatures")
+        raise VerificationError("charter", T("charter carries no signatures"))
     for node_name, sig in sigs.items():
         if node_name not in charter.member_nodes:
-            raise VerificationError("charter", f"{node_name!r} signed but is not a member node")
+            raise VerificationError(
+                "charter", T("{node_name!r} signed but is not a member node", node_name=node_name)
+            )
         public: PublicKey | None = key_for(node_name)
         if public is None:
             raise VerificationError(
                 "charter",
-                f"signed by {node_name!r}, which is not a known peer",
-                hint="add its identity card first: `parley peer add CARD.json`",
+                T("signed by {node_name!r}, which is not a known peer", node_name=node_name),
+                hint=T("add its identity card first: `parley peer add CARD.json`"),
             )
         if not isinstance(sig, str) or not signing.verify("charter", charter.data, sig, public):
-            raise VerificationError("charter", f"{node_name!r}'s signature on the charter does not verify")
+            raise VerificationError(
+                "charter", T("{node_name!r}'s signature on the charter does not verify", node_name=node_name)
+            )
     return CharterDocument(charter, dict(sigs))

@@ -8,6 +8,7 @@ from parley.channels.status import StatusRecord, apply_status_record_txn, make_s
 from parley.clock import format_time
 from parley.errors import UsageError
 from parley.federation.control import queue_control_txn
+from parley.formats.texts import T
 from parley.node import Node
 
 
@@ -15,15 +16,22 @@ def do_change_status(
     node: Node, channel_id: str, status: str, reason: str, exempt: list[str] | None = None
 ) -> StatusRecord:
     if not reason.strip():
-        raise UsageError("a status change needs a reason", hint="pass --reason '…'")
+        raise UsageError(T("a status change needs a reason"), hint=T("pass --reason '…'"))
     now = node.clock.now()
     with node.engine.begin() as conn:
         channel = get_channel_txn(conn, channel_id)
         bad = [t for t in (exempt or []) if t not in channel.charter.types and t not in CONTROL_TYPES]
         if bad:
             raise UsageError(
-                f"exempt type(s) {bad} are not in the charter of {channel_id!r}",
-                hint=f"charter types: {', '.join(channel.charter.types)}",
+                T(
+                    "exempt type(s) {bad} are not in the charter of {channel_id!r}",
+                    bad=bad,
+                    channel_id=channel_id,
+                ),
+                hint=T(
+                    "charter types: {channel_charter_types}",
+                    channel_charter_types=", ".join(channel.charter.types),
+                ),
             )
         record = make_status_record(
             key=node.key,

@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from parley.channels.charter import Charter, CharterDocument
+from parley.channels.charter import Charter, CharterDocument, type_labels
 from parley.errors import NotFoundError, RefusedError
+from parley.formats.texts import T, Text
 from parley.protocol.canonical import loads_strict
 from parley.storage.tables import channels
 
@@ -33,9 +34,9 @@ class Channel:
         """Raise RefusedError, citing charter or status, unless ``type_`` may flow now."""
         if not self.charter.allows_type(type_):
             raise RefusedError(
-                f"channel {self.id!r}: its charter does not allow type {type_!r}",
+                T("channel {id!r}: its charter does not allow type {type!r}", id=self.id, type=type_),
                 code="type_not_allowed",
-                hint=f"allowed: {', '.join(self.charter.types)}",
+                hint=T("allowed: {charter_types}", charter_types=type_labels(self.charter.types)),
             )
         if self.status == "active":
             return
@@ -45,25 +46,50 @@ class Channel:
             if type_ in self.exempt_types or type_ in CONTROL_TYPES:
                 return
             raise RefusedError(
-                f"channel {self.id!r} is suspended{self._cite()}; type {type_!r} is not exempt",
+                T(
+                    "channel {id!r} is suspended{self_cite}; type {type!r} is not exempt",
+                    id=self.id,
+                    self_cite=self._cite(),
+                    type=type_,
+                ),
                 code="channel_suspended",
-                hint=f"exempt while suspended: {', '.join(self.exempt_types) or 'none'}",
+                hint=T(
+                    "exempt while suspended: {exempt_types}",
+                    exempt_types=type_labels(self.exempt_types) or T("none"),
+                ),
+                # The hint names the types as labels for people; a machine reads the codes here.
+                details={"exempt_types": list(self.exempt_types)},
             )
-        raise RefusedError(
-            f"channel {self.id!r} is {self.status}, not active{self._cite()}",
-            code=f"channel_{self.status}",
-            hint=(
-                f"once both sides agree, run `parley channel activate {self.id} --reason …`"
-                if self.status == "planned"
-                else "a closed channel stays closed; agree a new charter to talk again"
-            ),
-        )
+        if self.status == "planned":
+            refusal = T(
+                "channel {id!r} is planned, not active{self_cite}", id=self.id, self_cite=self._cite()
+            )
+            hint = T("once both sides agree, run `parley channel activate {id} --reason …`", id=self.id)
+        elif self.status == "closed":
+            refusal = T("channel {id!r} is closed, not active{self_cite}", id=self.id, self_cite=self._cite())
+            hint = T("a closed channel stays closed; agree a new charter to talk again")
+        else:  # a status this version does not know: name its code
+            refusal = T(
+                "channel {id!r} has the status code {status!r}, not active{self_cite}",
+                id=self.id,
+                status=self.status,
+                self_cite=self._cite(),
+            )
+            hint = T("a closed channel stays closed; agree a new charter to talk again")
+        raise RefusedError(refusal, code=f"channel_{self.status}", hint=hint)
 
-    def _cite(self) -> str:
+    def _cite(self) -> Text | str:
         rec = self.status_record
         if rec is None:
             return ""
-        return f" since {rec['effective']} by {rec['signer']} (record {rec['id']}: {rec['reason']})"
+        # Translators: continues "channel 'x' is suspended…"; keep the leading space.
+        return T(
+            " since {effective} by {signer} (record {record}: {reason})",
+            effective=rec["effective"],
+            signer=rec["signer"],
+            record=rec["id"],
+            reason=rec["reason"],
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,9 +129,9 @@ def get_channel_txn(conn: Connection, channel_id: str) -> Channel:
     row = conn.execute(_ROW, {"id": channel_id}).first()
     if row is None:
         raise NotFoundError(
-            f"unknown channel {channel_id!r}",
+            T("unknown channel {channel_id!r}", channel_id=channel_id),
             code="unknown_channel",
-            hint="see `parley channel list`",
+            hint=T("see `parley channel list`"),
         )
     return _with_status_record(conn, _from_row(row))
 

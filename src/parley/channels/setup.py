@@ -16,6 +16,7 @@ from sqlalchemy import insert, select, update
 from parley.channels.charter import Charter, CharterDocument, parse_charter_document
 from parley.errors import ConflictError, NotFoundError, UsageError
 from parley.federation.control import queue_control_txn
+from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.canonical import canonical_bytes
 from parley.storage.tables import channels, desks, proposals
@@ -27,23 +28,30 @@ def do_propose_channel(node: Node, charter: Charter, peer: str | None = None) ->
     members = charter.member_nodes
     if node.name not in members:
         raise UsageError(
-            f"this node ({node.name}) is not among the charter's members",
-            hint=f"add a desk of {node.name} to members, e.g. {node.name}/duty-officer",
+            T("this node ({node_name}) is not among the charter's members", node_name=node.name),
+            hint=T(
+                "add a desk of {node_name} to members, e.g. {node_name}/duty-officer", node_name=node.name
+            ),
         )
     for other in members:
         if other != node.name:
             get_peer(node, other)  # every member node must be a pinned peer
     if peer is not None and peer not in members:
-        raise UsageError(f"peer {peer!r} is not a member node of this charter", hint=f"members: {members}")
+        raise UsageError(
+            T("peer {peer!r} is not a member node of this charter", peer=peer),
+            hint=T("members: {members}", members=members),
+        )
     _require_own_desks(node, charter)
     doc = CharterDocument(charter, {}).signed_by(node.name, node.key)
     with node.engine.begin() as conn:
         if conn.execute(select(channels.c.id).where(channels.c.id == charter.id)).first():
-            raise ConflictError(f"channel {charter.id!r} already exists", hint="choose another id")
+            raise ConflictError(
+                T("channel {charter_id!r} already exists", charter_id=charter.id), hint=T("choose another id")
+            )
         if conn.execute(
             select(proposals.c.charter_hash).where(proposals.c.charter_hash == charter.hash)
         ).first():
-            raise ConflictError("this exact charter has already been proposed")
+            raise ConflictError(T("this exact charter has already been proposed"))
         conn.execute(
             insert(proposals).values(
                 charter_hash=charter.hash,
@@ -64,8 +72,8 @@ def _require_own_desks(node: Node, charter: Charter) -> None:
     missing = [d for d in own if d not in have]
     if missing:
         raise UsageError(
-            f"the charter names desk(s) {missing} of this node, which do not exist",
-            hint=f"create them first: parley desk add {missing[0]}",
+            T("the charter names desk(s) {missing} of this node, which do not exist", missing=missing),
+            hint=T("create them first: parley desk add {missing_0}", missing_0=missing[0]),
         )
 
 
@@ -81,9 +89,15 @@ def do_accept_channel(
     doc = parse_charter_document(raw, node.key_for)
     charter = doc.charter
     if node.name not in charter.member_nodes:
-        raise UsageError(f"this node ({node.name}) is not a member of channel {charter.id!r}")
+        raise UsageError(
+            T(
+                "this node ({node_name}) is not a member of channel {charter_id!r}",
+                node_name=node.name,
+                charter_id=charter.id,
+            )
+        )
     if via is not None and via not in doc.signatures:
-        raise UsageError(f"{via} delivered a charter it has not signed", code="wrong_sender")
+        raise UsageError(T("{via} delivered a charter it has not signed", via=via), code="wrong_sender")
     if countersign:
         _require_own_desks(node, charter)
     if countersign and node.name not in doc.signatures:
@@ -94,8 +108,8 @@ def do_accept_channel(
         if existing is not None:
             if existing.charter_hash != charter.hash:
                 raise ConflictError(
-                    f"channel {charter.id!r} already exists with another charter",
-                    hint="the other side must propose under another id",
+                    T("channel {charter_id!r} already exists with another charter", charter_id=charter.id),
+                    hint=T("the other side must propose under another id"),
                 )
             return doc, False
         document = canonical_bytes(doc.to_json()).decode()
@@ -155,8 +169,8 @@ def find_proposal(node: Node, ref: str) -> dict[str, Any]:
         ).all()
     if len(rows) != 1:
         raise NotFoundError(
-            f"no single proposal {ref!r} held here",
-            hint="give the proposal file, or see `parley channel proposals`",
+            T("no single proposal {ref!r} held here", ref=ref),
+            hint=T("give the proposal file, or see `parley channel proposals`"),
         )
     doc: dict[str, Any] = loads_strict(rows[0].document)
     return doc

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from parley.clock import format_time
 from parley.errors import UsageError, VerificationError
+from parley.formats.texts import T
 from parley.protocol import signing
 from parley.protocol.canonical import canonical_bytes, loads_strict
 from parley.protocol.keys import PublicKey, SigningKeyPair
@@ -83,7 +84,10 @@ def make_status_record(
     exempt_types: list[str] | None = None,
 ) -> StatusRecord:
     if status not in STATUSES:
-        raise UsageError(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
+        raise UsageError(
+            T("unknown status {status!r}", status=status),
+            hint=T("one of {statuses}", statuses=", ".join(STATUSES)),
+        )
     data = {
         "kind": "channel-status",
         "id": str(uuid.uuid4()),
@@ -99,18 +103,22 @@ def make_status_record(
 
 def parse_status_record(raw: Any, key_for: Any) -> StatusRecord:
     if not isinstance(raw, dict) or sorted(raw) != ["record", "signature"]:
-        raise VerificationError("status", "not a status record")
+        raise VerificationError("status", T("not a status record"))
     data = raw["record"]
     keys = ["channel", "effective", "exempt_types", "id", "kind", "reason", "signer", "status"]
     if not isinstance(data, dict) or sorted(data) != keys or data.get("kind") != "channel-status":
-        raise VerificationError("status", "status record fields are wrong")
+        raise VerificationError("status", T("status record fields are wrong"))
     if data["status"] not in STATUSES or not isinstance(data["exempt_types"], list):
-        raise VerificationError("status", "status record values are wrong")
+        raise VerificationError("status", T("status record values are wrong"))
     public: PublicKey | None = key_for(str(data["signer"]))
     if public is None:
-        raise VerificationError("status", f"signer {data['signer']!r} is not a known node")
+        raise VerificationError(
+            "status", T("signer {data_signer!r} is not a known node", data_signer=data["signer"])
+        )
+    if hasattr(public, "dated") and isinstance(data["effective"], str):
+        public = public.dated(data["effective"])  # a key history (§13): the keys valid then
     if not isinstance(raw["signature"], str) or not signing.verify("status", data, raw["signature"], public):
-        raise VerificationError("status", "signature on the status record does not verify")
+        raise VerificationError("status", T("signature on the status record does not verify"))
     return StatusRecord(data, raw["signature"])
 
 
@@ -121,13 +129,22 @@ def apply_status_record_txn(conn: Connection, record: StatusRecord, stored_at: A
         return False
     row = conn.execute(select(channels.c.status).where(channels.c.id == record.channel)).first()
     if row is None:
-        raise UsageError(f"unknown channel {record.channel!r}")
+        raise UsageError(T("unknown channel {record_channel!r}", record_channel=record.channel))
     if record.status not in TRANSITIONS[row.status]:
         raise UsageError(
-            f"channel {record.channel!r} is {row.status}; it cannot become {record.status}",
+            T(
+                "channel {record_channel!r} is {row_status}; it cannot become {record_status}",
+                record_channel=record.channel,
+                row_status=row.status,
+                record_status=record.status,
+            ),
             code="bad_transition",
-            hint=f"from {row.status} it can become: "
-            + (", ".join(sorted(TRANSITIONS[row.status])) or "nothing (it stays closed)"),
+            hint=T(
+                "from {row_status} it can become: {transitions_row_status}",
+                row_status=row.status,
+                transitions_row_status=", ".join(sorted(TRANSITIONS[row.status]))
+                or T("nothing (it stays closed)"),
+            ),
         )
     conn.execute(
         insert(status_records).values(

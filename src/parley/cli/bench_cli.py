@@ -10,6 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from parley.cli.common import say
+from parley.formats.texts import T
+
 
 def bench(
     quick: bool = typer.Option(False, "--quick", help="A reduced run that takes about a minute."),
@@ -33,6 +36,15 @@ def bench(
         None, "--from-json", help="Measure nothing: report (and --chart) a previous run's JSON."
     ),
     markdown: bool = typer.Option(False, "--markdown", help="Print the report as Markdown tables."),
+    desk: bool = typer.Option(
+        False, "--desk", help="Measure the desk alone: inbox, search, incident page on a year of traffic."
+    ),
+    desk_messages: int = typer.Option(
+        100_000, "--desk-messages", min=100, max=2_000_000, help="Messages in the desk's simulated year."
+    ),
+    fixture: Path | None = typer.Option(
+        None, "--fixture", help="Keep the desk's year here (one directory per engine) and reuse it next time."
+    ),
 ) -> None:
     """Start two nodes on loopback and measure latency, throughput, catch-up, record and memory."""
     from parley.bench.run import BenchPlan, run_bench
@@ -40,12 +52,19 @@ def bench(
 
     if from_json is not None:
         try:
-            previous = json.loads(from_json.read_text())
-            typer.echo(markdown_report(previous)) if markdown else print_report(previous)
+            from parley.cli.common import read_json_file
+
+            previous = read_json_file(from_json)
+            say(markdown_report(previous)) if markdown else print_report(previous)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(
-                f"cannot read benchmark figures from {from_json}: {type(exc).__name__}: {exc}",
-                hint="give a file written by `parley bench --json FILE`",
+                T(
+                    "cannot read benchmark figures from {from_json}: {exc_type_name}: {exc}",
+                    from_json=from_json,
+                    exc_type_name=type(exc).__name__,
+                    exc=exc,
+                ),
+                hint=T("give a file written by `parley bench --json FILE`"),
             ) from None
         if chart:
             _draw(previous, chart)
@@ -59,20 +78,29 @@ def bench(
         if record:
             plan.record_sizes = tuple(int(x) for x in record.split(","))
     except ValueError:
-        raise UsageError("--history and --record take whole numbers separated by commas") from None
+        raise UsageError(T("--history and --record take whole numbers separated by commas")) from None
     if engine:
         bad = set(engine) - {"sqlite", "postgresql"}
         if bad:
             raise UsageError(
-                f"unknown engine(s) {sorted(bad)}", hint="use --engine sqlite and/or --engine postgresql"
+                T("unknown engine(s) {bad}", bad=sorted(bad)),
+                hint=T("use --engine sqlite and/or --engine postgresql"),
             )
         plan.engines = tuple(engine)
     err = Console(stderr=True)
-    result = run_bench(plan, lambda line: err.print(f"[dim]{line}[/dim]"))
-    typer.echo(markdown_report(result)) if markdown else print_report(result)
+    if desk:
+        from parley.bench.run import run_desk_bench
+
+        plan.desk_messages, plan.fixture = desk_messages, fixture
+        if not engine:
+            plan.engines = ("sqlite", "postgresql")
+        result = run_desk_bench(plan, lambda line: err.print(f"[dim]{line}[/dim]"))
+    else:
+        result = run_bench(plan, lambda line: err.print(f"[dim]{line}[/dim]"))
+    say(markdown_report(result)) if markdown else print_report(result)
     if json_out:
         json_out.write_text(json.dumps(result, indent=2) + "\n")
-        typer.echo(f"wrote {json_out}")
+        say(T("wrote {json_out}", json_out=json_out))
     if chart:
         _draw(result, chart)
 
@@ -80,7 +108,7 @@ def bench(
 def _draw(result: dict[str, Any], chart: Path) -> None:
     from parley.bench.chart import render_chart
 
-    typer.echo(f"wrote {render_chart(result, chart)}")
+    say(T("wrote {render_chart}", render_chart=render_chart(result, chart)))
 
 
 def print_report(r: dict[str, Any]) -> None:
@@ -90,6 +118,10 @@ def print_report(r: dict[str, Any]) -> None:
         f"[bold]Parley benchmark[/bold] on {m['cores']} cores, {m['memory_gb']} GB, "
         f"{m['system']}, Python {m['python']}"
     )
+    if "desk" in r:
+        out.print(desk_table(r["desk"]))
+    if "floor" not in r:
+        return
     f = r["floor"]
     out.print(
         f"floor (HTTPS + one durable commit): p50 {f['latency_ms']['p50']} ms, "
@@ -160,8 +192,81 @@ def print_report(r: dict[str, Any]) -> None:
     out.print(rec)
 
 
+DESK_PAGES = {
+    "console_inbox": "console inbox",
+    "console_search": "console search",
+    "incident_page": "incident page",
+    "api_search": "API search",
+}
+
+
+def _desk_cell(row: dict[str, Any]) -> tuple[str, str, str]:
+    if "missing" in row:
+        return ("missing: " + str(row["missing"]), "", "")
+    verdict = "met" if row.get("met") else "MISSED"
+    return (str(row["p50"]), str(row["p90"]), f"≤ {row['target_ms']} ms: {verdict}")
+
+
+def _paging(row: dict[str, Any]) -> str:
+    if "missing" in row:
+        return "missing: " + str(row["missing"])
+    return (
+        f"{row['messages']:,} messages in {row['pages']:,} pages, {row['seconds']} s "
+        f"(p50 {row['p50']} ms a page)"
+    )
+
+
+def desk_table(desk: dict[str, Any]) -> Table:
+    t = Table(title="the desk: a year of traffic (figures in ms)")
+    for col in ("engine", "page", "p50", "p90", "target"):
+        t.add_column(col)
+    for kind, e in desk.items():
+        if "skipped" in e:
+            t.add_row(kind, e["skipped"], "", "", "")
+            continue
+        built = f"{e['messages']:,} messages ({e['envelopes']:,} envelopes), built in {e['build_seconds']} s"
+        if e.get("load_average"):
+            built += f"; load average {' / '.join(str(x) for x in e['load_average'])}"
+        t.add_row(kind, built)
+        for key, label in DESK_PAGES.items():
+            if key in e:
+                t.add_row("", label, *_desk_cell(e[key]))
+        t.add_row("", "API paging to the oldest page", _paging(e["api_paging"]), "", "")
+    return t
+
+
+def desk_markdown(desk: dict[str, Any]) -> list[str]:
+    out = [
+        "| engine | messages (envelopes) | build | console inbox p50 / p90 | console search p50 "
+        "| incident page p50 | API search p50 | API paging to the oldest page |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def cell(e: dict[str, Any], key: str, p90: bool = False) -> str:
+        row = e.get(key, {"missing": "not measured"})
+        if "missing" in row:
+            return "missing (" + str(row["missing"]) + ")"
+        mark = "" if row.get("met") else " (missed)"
+        return f"{row['p50']} / {row['p90']}{mark}" if p90 else f"{row['p50']}{mark}"
+
+    for kind, e in desk.items():
+        if "skipped" in e:
+            out.append(f"| {kind} | {e['skipped']} | | | | | | |")
+            continue
+        out.append(
+            f"| {kind} | {e['messages']:,} ({e['envelopes']:,}) | {e['build_seconds']} s "
+            f"| {cell(e, 'console_inbox', True)} | {cell(e, 'console_search')} "
+            f"| {cell(e, 'incident_page')} | {cell(e, 'api_search')} | {_paging(e['api_paging'])} |"
+        )
+    return out
+
+
 def markdown_report(r: dict[str, Any]) -> str:
     """The same figures as Markdown tables (for a README)."""
+    if "floor" not in r:
+        m = r["machine"]
+        head = f"Machine: {m['cores']} cores, {m['memory_gb']} GB, {m['system']}, Python {m['python']}."
+        return "\n".join([head, "", *desk_markdown(r.get("desk", {}))])
     m, f = r["machine"], r["floor"]
     out = [
         f"Machine: {m['cores']} cores, {m['memory_gb']} GB, {m['system']}, Python {m['python']}.",
@@ -213,4 +318,6 @@ def markdown_report(r: dict[str, Any]) -> str:
                 f"| {row['entries']:,} | {row['append_rate']:,.0f} | {inclusion * 1000:.2f} "
                 f"| {consistency * 1000:.2f} | {row['verify_per_s']:,.0f} |"
             )
+    if r.get("desk"):
+        out += ["", *desk_markdown(r["desk"])]
     return "\n".join(out)

@@ -14,14 +14,17 @@ from typing import Annotated
 
 import typer
 
-from parley.cli.common import node_from, print_json, read_json_file
+from parley.cli.common import node_from, print_json, read_json_file, say
 from parley.errors import UsageError
+from parley.formats.texts import T
 
 
 def _write(out: Path, data: object) -> None:
     """Write the file whole or not at all (a temporary file renamed into place)."""
     if out.is_dir():
-        raise UsageError(f"{out} is a directory", hint="give a file name, e.g. --out bundle.json")
+        raise UsageError(
+            T("{out} is a directory", out=out), hint=T("give a file name, e.g. --out bundle.json")
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
@@ -54,25 +57,34 @@ def export(
         return
     if not channel or not peer:
         raise UsageError(
-            "export needs --channel and --peer",
-            hint="parley export --channel C --peer P --out FILE",
+            T("export needs --channel and --peer"),
+            hint=T("parley export --channel C --peer P --out FILE"),
         )
     from parley.federation.bundle import make_bundle
 
     bundle = make_bundle(node_from(ctx), channel, peer)
     _write(out, bundle)
     data = bundle["bundle"]
-    typer.echo(
-        f"wrote {len(data['envelopes'])} envelope(s), {len(data['receipts'])} receipt(s) and "
-        f"{len(data['control'])} control document(s) for {peer} on {channel} to {out}; "
-        f"on {peer}: parley import {out.name}"
+    say(
+        T(
+            "wrote {n_data_envelopes} envelope(s), {n_data_receipts} receipt(s) and "
+            "{n_data_control} control document(s) for {peer} on {channel} to {out}; "
+            "on {peer}: parley import {out_name}",
+            n_data_envelopes=len(data["envelopes"]),
+            n_data_receipts=len(data["receipts"]),
+            n_data_control=len(data["control"]),
+            peer=peer,
+            channel=channel,
+            out=out,
+            out_name=out.name,
+        )
     )
 
 
 def _export_transcript(ctx: typer.Context, channel: str, out: Path) -> None:
     if not channel:
         raise UsageError(
-            "--transcript needs --channel", hint="parley export --transcript --channel C --out FILE"
+            T("--transcript needs --channel"), hint=T("parley export --transcript --channel C --out FILE")
         )
     try:
         from parley.record import transcript as transcript_module
@@ -81,8 +93,8 @@ def _export_transcript(ctx: typer.Context, channel: str, out: Path) -> None:
     run = getattr(transcript_module, "export_transcript_cli", None)
     if run is None:
         raise UsageError(
-            "this build cannot export transcripts through `parley export`",
-            hint="use `parley transcript export` instead",
+            T("this build cannot export transcripts through `parley export`"),
+            hint=T("use `parley transcript export` instead"),
         )
     run(ctx, channel, out)
 
@@ -95,19 +107,33 @@ def import_bundle(
     """Take in a peer's bundle exactly as if it had come over the link."""
     from parley.federation.bundle import import_bundle as do_import
 
-    result = do_import(node_from(ctx), read_json_file(file))
+    result = do_import(node_from(ctx), read_json_file(file, "bundle"))
     if as_json:
         print_json(result.to_json())
         return
     if not result.changed:
-        typer.echo(
-            f"nothing new from {result.origin} in {file} ({result.duplicates} already held); nothing changed"
+        say(
+            T(
+                "nothing new from {result_origin} in {file} "
+                "({result_duplicates} already held); nothing changed",
+                result_origin=result.origin,
+                file=file,
+                result_duplicates=result.duplicates,
+            )
         )
         return
-    typer.echo(
-        f"from {result.origin} on {result.channel}: stored {result.stored} envelope(s) "
-        f"({result.duplicates} already held), accepted {result.receipts_accepted} receipt(s), "
-        f"applied {result.control_applied} control document(s); "
-        "carry the receipts back with "
-        f"`parley export --channel {result.channel} --peer {result.origin}`"
+    say(
+        T(
+            "from {result_origin} on {result_channel}: stored {result_stored} envelope(s) "
+            "({result_duplicates} already held), accepted {result_receipts_accepted} receipt(s), "
+            "applied {result_control_applied} control document(s); "
+            "carry the receipts back with "
+            "`parley export --channel {result_channel} --peer {result_origin}`",
+            result_origin=result.origin,
+            result_channel=result.channel,
+            result_stored=result.stored,
+            result_duplicates=result.duplicates,
+            result_receipts_accepted=result.receipts_accepted,
+            result_control_applied=result.control_applied,
+        )
     )

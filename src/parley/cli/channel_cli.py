@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from parley.cli.common import node_from, print_json, read_json_file
-from parley.errors import UsageError
+from parley.cli.common import label, node_from, print_json, read_json_file, say
+from parley.formats.catalogue import load_catalogue
+from parley.formats.texts import T, cli_lang
+from parley.formats.times import when
+
+if TYPE_CHECKING:
+    from parley.channels.registry import Channel
+    from parley.channels.status import StatusRecord
 
 channel_app = typer.Typer(help="Channels and their charters.", no_args_is_help=True)
 
@@ -27,14 +35,20 @@ def propose(
     """Sign a charter and write the proposal for the other side to accept."""
     from parley.channels.charter import charter_from_toml
     from parley.channels.setup import do_propose_channel
+    from parley.files import read_text_bounded
 
-    try:
-        text = charter.read_text()
-    except FileNotFoundError:
-        raise UsageError(f"{charter}: no such file", hint="check the path") from None
+    text = read_text_bounded(charter, "charter")
     doc = do_propose_channel(node_from(ctx), charter_from_toml(text, str(charter)), peer)
     _write(out, doc.to_json())
-    typer.echo(f"proposed channel {doc.charter.id} (charter {doc.charter.hash}); hand {out} to {peer}")
+    say(
+        T(
+            "proposed channel {doc_charter_id} (charter {doc_charter_hash}); hand {out} to {peer}",
+            doc_charter_id=doc.charter.id,
+            doc_charter_hash=doc.charter.hash,
+            out=out,
+            peer=peer,
+        )
+    )
 
 
 @channel_app.command("accept")
@@ -52,21 +66,27 @@ def accept(
 
     node = node_from(ctx)
     raw = (
-        read_json_file(document)
+        read_json_file(document, "charter document")
         if document.exists() or "/" in str(document) or str(document).endswith(".json")
         else find_proposal(node, str(document))
     )
     doc, opened = do_accept_channel(node, raw)
     if out is not None:
         _write(out, doc.to_json())
-        typer.echo(f"wrote countersigned charter to {out}")
+        say(T("wrote countersigned charter to {out}", out=out))
     if opened:
-        typer.echo(f"channel {doc.charter.id} is open ({doc.charter.data['initial_status']})")
+        say(
+            T(
+                "channel {doc_charter_id} is open ({doc_charter_data_initial_status})",
+                doc_charter_id=doc.charter.id,
+                doc_charter_data_initial_status=label("console.chstatus", doc.charter.data["initial_status"]),
+            )
+        )
     elif doc.complete:
-        typer.echo(f"channel {doc.charter.id} was already open; nothing changed")
+        say(T("channel {doc_charter_id} was already open; nothing changed", doc_charter_id=doc.charter.id))
     else:
         waiting = sorted(set(doc.charter.member_nodes) - set(doc.signatures))
-        typer.echo(f"signed; waiting for {', '.join(waiting)} — hand them the countersigned file")
+        say(T("signed; waiting for {waiting} — hand them the countersigned file", waiting=", ".join(waiting)))
 
 
 @channel_app.command("list")
@@ -81,11 +101,12 @@ def channel_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json
         print_json([c.to_json() for c in chans])
         return
     if not chans:
-        typer.echo("no channels yet: propose one with `parley channel propose`")
+        say(T("no channels yet: propose one with `parley channel propose`"))
+    lang = cli_lang()
+    cat = load_catalogue(lang)
     for c in chans:
-        typer.echo(
-            f"{c.id:28} {c.status:10} {c.charter.name_in('en')}  [{', '.join(c.charter.member_nodes)}]"
-        )
+        status = cat.get(f"console.chstatus.{c.status}")
+        say(f"{c.id:28} {status:12} {c.charter.name_in(lang)}  [{', '.join(c.charter.member_nodes)}]")
 
 
 @channel_app.command("show")
@@ -101,29 +122,60 @@ def channel_show(ctx: typer.Context, channel: str, as_json: bool = typer.Option(
     if as_json:
         print_json(c.to_json() | {"history": [h.to_json() for h in hist]})
         return
+    _show_charter(c, hist, cli_lang())
+
+
+def _show_charter(c: Channel, hist: Sequence[StatusRecord], lang: str) -> None:
+    """The charter as its reader reads it: labels from the catalogue, names, basis, topics and
+    durations in ``lang`` (docs/channels.md#languages); codes only where they are ids."""
+    from parley.channels.charter import duration_in, language_names
+
+    cat = load_catalogue(lang)
     ch = c.charter
-    typer.echo(f"{c.id}: {ch.name_in('en')} / {ch.name_in('nb')} / {ch.name_in('ru')}")
-    typer.echo(
-        f"  status     {c.status}" + (f" (exempt: {', '.join(c.exempt_types)})" if c.exempt_types else "")
+
+    def line(key: str, value: str, sep: str = ": ") -> None:
+        say(f"  {cat.get('console.' + key)}{sep}{value}")
+
+    def types(names: Sequence[str]) -> str:
+        return ", ".join(cat.get(f"type.{t}") for t in names)
+
+    say(f"{c.id}: {ch.name_in(lang)}")
+    status = cat.get(f"console.chstatus.{c.status}")
+    if c.exempt_types:
+        status += f" ({cat.get('console.charter.exempt')}: {types(c.exempt_types)})"
+    line("col.status", status)
+    line("charter.basis", f"{ch.agreement_in(lang)} ({ch.basis_date_in(lang)})")
+    line("charter.members", ", ".join(ch.members))
+    line("charter.types", types(ch.types))
+    line("charter.topics", ", ".join(ch.topic_labels_in(lang)) or "–")
+    line("charter.languages", ", ".join(language_names(ch.languages, lang)))
+    deadlines = ch.data["deadlines_s"].items()
+    line(
+        "charter.deadlines",
+        "; ".join(f"{cat.get('precedence.' + p)} {duration_in(s, lang)}" for p, s in deadlines),
     )
-    typer.echo(f"  basis      {ch.data['basis']['agreement']} ({ch.data['basis']['date']})")
-    typer.echo(f"  members    {', '.join(ch.members)}")
-    typer.echo(f"  types      {', '.join(ch.types)}")
-    typer.echo(f"  topics     {', '.join(ch.topics) or '-'}")
-    typer.echo("  deadlines  " + ", ".join(f"{k} {v}s" for k, v in ch.data["deadlines_s"].items()))
-    typer.echo(f"  link test  every {ch.link_test_interval_s:g}s")
-    typer.echo(f"  charter    {ch.hash} signed by {', '.join(sorted(c.document.signatures))}")
-    typer.echo("  history    " + (f"{ch.data['initial_status']} at creation" if not hist else ""))
+    line("charter.link_test", duration_in(ch.link_test_interval_s, lang), sep=" ")
+    line("charter.signed_by", ", ".join(sorted(c.document.signatures)))
+    line("charter.hash", ch.hash)
+    line("charter.history", "" if hist else cat.get("console.charter.no_history"))
     for h in hist:
-        ex = f" exempt {', '.join(h.exempt_types)}" if h.exempt_types else ""
-        typer.echo(f"    {h.effective}  {h.status:10} by {h.signer}{ex}: {h.reason}")
+        ex = f" ({cat.get('console.charter.exempt')}: {types(h.exempt_types)})" if h.exempt_types else ""
+        status = cat.get(f"console.chstatus.{h.status}")
+        say(f"    {when(h.effective, None, lang, with_date=True)}  {status}  {h.signer}{ex}: {h.reason}")
 
 
 def _change_status(ctx: typer.Context, channel: str, status: str, reason: str, exempt: list[str]) -> None:
     from parley.channels.lifecycle import do_change_status
 
     rec = do_change_status(node_from(ctx), channel, status, reason, exempt)
-    typer.echo(f"channel {channel} is now {rec.status} (record {rec.id})")
+    say(
+        T(
+            "channel {channel} is now {rec_status} (record {rec_id})",
+            channel=channel,
+            rec_status=label("console.chstatus", rec.status),
+            rec_id=rec.id,
+        )
+    )
 
 
 @channel_app.command("suspend")
@@ -166,10 +218,15 @@ def proposals_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--js
         print_json([d.to_json() | {"charter_hash": d.charter.hash} for d in docs])
         return
     if not docs:
-        typer.echo("no pending proposals")
+        say(T("no pending proposals"))
     for d in docs:
         waiting = sorted(set(d.charter.member_nodes) - set(d.signatures))
-        typer.echo(
-            f"{d.charter.id:24} {d.charter.name_in('en')}  signed by {', '.join(sorted(d.signatures))}; "
-            f"waiting for {', '.join(waiting)}"
+        say(
+            T(
+                "{d_charter_id:24} {d_charter_name_in}  signed by {d_signatures}; waiting for {waiting}",
+                d_charter_id=d.charter.id,
+                d_charter_name_in=d.charter.name_in(cli_lang()),
+                d_signatures=", ".join(sorted(d.signatures)),
+                waiting=", ".join(waiting),
+            )
         )

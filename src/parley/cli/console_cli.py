@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import typer
 
-from parley.cli.common import node_from, print_json
+from parley.cli.common import node_from, print_json, say
+from parley.formats.texts import T
 
 
 def operator_totp(
@@ -25,16 +26,20 @@ def operator_totp(
     if remove:
         do_remove_totp(node, user)
         audit(node, "cli", "totp_remove", {"operator": user})
-        typer.echo(f"{user} now logs in to the console with a password only")
+        say(T("{user} now logs in to the console with a password only", user=user))
         return
     uri = do_enrol_totp(node, user)
     audit(node, "cli", "totp_enrol", {"operator": user})
     if as_json:
         print_json({"operator": user, "otpauth_uri": uri})
         return
-    typer.echo(uri)
-    typer.echo(
-        f"scan this into {user}'s authenticator app now; it is not shown again (a new enrolment replaces it)",
+    say(uri)
+    say(
+        T(
+            "scan this into {user}'s authenticator app now; "
+            "it is not shown again (a new enrolment replaces it)",
+            user=user,
+        ),
         err=True,
     )
 
@@ -52,4 +57,4 @@ def operator_lang(
     get_operator(node, user)
     set_language(node, user, lang)
     audit(node, "cli", "set_language", {"operator": user, "lang": lang})
-    typer.echo(f"{user} reads in {lang}")
+    say(T("{user} reads in {lang}", user=user, lang=lang))

@@ -10,14 +10,18 @@ from pathlib import Path
 
 import typer
 
+from parley.cli.common import check_lang, say
 from parley.errors import UsageError
+from parley.formats.texts import T, cli_lang, speaking
 
 
 def demo(
     scenario: str = typer.Option(
         "barents", "--scenario", help="A built-in scenario name or a scenario file."
     ),
-    lang: str = typer.Option("en", "--lang", help="Narration language: nb | ru | en."),
+    lang: str | None = typer.Option(
+        None, "--lang", help="Narration language: nb | ru | en (default: parley --lang)."
+    ),
     keep: bool = typer.Option(
         False, "--keep", help="Leave both nodes running and print the console URLs and log-ins."
     ),
@@ -26,16 +30,24 @@ def demo(
     ),
 ) -> None:
     """Play the Barents scenario on two real nodes; exit non-zero if any step does not hold."""
+
+    lang = check_lang(lang) if lang else cli_lang()
+    with speaking(lang):  # the nodes' answers and the demo's own lines in one language
+        _play(scenario, lang, keep, workdir)
+
+
+def _play(scenario: str, lang: str, keep: bool, workdir: Path | None) -> None:
     from parley.demo.runner import Demo, load_scenario
 
-    if lang not in ("nb", "ru", "en"):
-        raise UsageError(f"unknown language {lang!r}", hint="choose nb, ru or en")
     data = load_scenario(scenario)
     base = workdir or Path(tempfile.mkdtemp(prefix="parley-demo-"))
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
         if any(workdir.iterdir()):
-            raise UsageError(f"{workdir} is not empty", hint="give an empty or new directory to --dir")
+            raise UsageError(
+                T("{workdir} is not empty", workdir=workdir),
+                hint=T("give an empty or new directory to --dir"),
+            )
     d = Demo(data, base, lang=lang)
     ok = False
     try:
@@ -50,7 +62,7 @@ def demo(
             if workdir is None and ok:
                 shutil.rmtree(base, ignore_errors=True)
             elif not ok:
-                typer.echo(f"node homes and logs kept in {base}", err=True)
+                say(T("node homes and logs kept in {base}", base=base), err=True)
 
 
 def _keep(d: object) -> None:
@@ -58,12 +70,20 @@ def _keep(d: object) -> None:
 
     assert isinstance(d, Demo)
     password = d.scenario.get("password", "demo-password-2026")
-    typer.echo("")
+    say("")
     for alias, node in d.nodes.items():
         users = ", ".join(op["user"] for op in d.operators[alias])
-        typer.echo(f"{node.name}: console {node.url}/console/  (log in as {users}; password {password})")
-        typer.echo(f"  home {node.home}  (PARLEY_HOME={node.home} parley status)")
-    typer.echo("The nodes use self-signed certificates: accept them in the browser. Ctrl-C stops both nodes.")
+        say(
+            T(
+                "{node_name}: console {node_url}/console/  (log in as {users}; password {password})",
+                node_name=node.name,
+                node_url=node.url,
+                users=users,
+                password=password,
+            )
+        )
+        say(T("  home {node_home}  (PARLEY_HOME={node_home} parley status)", node_home=node.home))
+    say(T("The nodes use self-signed certificates: accept them in the browser. Ctrl-C stops both nodes."))
     try:
         while True:
             time.sleep(3600)

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import typer
 
-from parley.cli.common import node_from, print_json, read_json_file
+from parley.cli.common import node_from, print_json, read_json_file, say
+from parley.directory.parties import party_name
+from parley.directory.policy import role_name
 from parley.errors import UsageError
+from parley.formats.texts import N, T, Text, cli_lang
 
 peer_app = typer.Typer(help="Peers: other nodes, pinned by their identity cards.", no_args_is_help=True)
 desk_app = typer.Typer(help="Desks: functions inside this node.", no_args_is_help=True)
@@ -22,11 +25,19 @@ def peer_add(ctx: typer.Context, card: Path = typer.Argument(..., help="The peer
     """Verify a peer's identity card and pin its key and TLS certificate."""
     from parley.directory.peers import do_add_peer
 
-    peer, added = do_add_peer(node_from(ctx), read_json_file(card))
+    peer, added = do_add_peer(node_from(ctx), read_json_file(card, "card"))
     if added:
-        typer.echo(f"pinned peer {peer.name} ({peer.party}) key {peer.key_id} at {peer.url}")
+        say(
+            T(
+                "pinned peer {peer_name} ({peer_party}) key {peer_key_id} at {peer_url}",
+                peer_name=peer.name,
+                peer_party=party_name(peer.party, cli_lang()),
+                peer_key_id=peer.key_id,
+                peer_url=peer.url,
+            )
+        )
     else:
-        typer.echo(f"peer {peer.name} is already pinned with this card; nothing changed")
+        say(T("peer {peer_name} is already pinned with this card; nothing changed", peer_name=peer.name))
 
 
 @peer_app.command("list")
@@ -39,9 +50,52 @@ def peer_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
         print_json([p.to_json() for p in peers])
         return
     if not peers:
-        typer.echo("no peers yet: add one with `parley peer add CARD.json`")
+        say(T("no peers yet: add one with `parley peer add CARD.json`"))
     for p in peers:
-        typer.echo(f"{p.name:24} {p.party:20} key {p.key_id}  {p.url}")
+        say(
+            T(
+                "{p_name:24} {p_party:20} key {p_key_id}  {p_url}",
+                p_name=p.name,
+                p_party=party_name(p.party, cli_lang()),
+                p_key_id=p.key_id,
+                p_url=p.url,
+            )
+        )
+
+
+@peer_app.command("remove")
+def peer_remove(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="The peer's node name (see `parley peer list`)."),
+    yes: bool = typer.Option(
+        False, "--yes", help="Remove it even though closed channels with it are in the record."
+    ),
+) -> None:
+    """Unpin a peer (its key, certificate, address, queued control documents); audited.
+
+    Refused while the node runs or any channel with the peer is not closed. The record is
+    kept; see docs/operations.md#removing-a-peer."""
+    from parley.directory.peers import do_remove_peer
+
+    r = do_remove_peer(node_from(ctx), name, history_ok=yes)
+    say(T("removed peer {r_peer}: its key and certificate are no longer pinned", r_peer=r.peer))
+    if r.control_dropped:
+        say(
+            T(
+                "dropped {r_control_dropped} control documents that were queued for {r_peer}",
+                r_control_dropped=r.control_dropped,
+                r_peer=r.peer,
+            )
+        )
+    if r.closed_channels:
+        say(
+            T(
+                "the record keeps the closed channels {r_closed_channels} ({r_envelopes} envelopes); "
+                "`parley verify` reports them until the peer's card is added again",
+                r_closed_channels=", ".join(r.closed_channels),
+                r_envelopes=r.envelopes,
+            )
+        )
 
 
 @desk_app.command("add")
@@ -54,7 +108,7 @@ def desk_add(
     from parley.directory.desks import do_add_desk
 
     desk = do_add_desk(node_from(ctx), name, title)
-    typer.echo(f"added desk {desk.name}")
+    say(T("added desk {desk_name}", desk_name=desk.name))
 
 
 @desk_app.command("list")
@@ -67,20 +121,19 @@ def desk_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
         print_json([{"name": d.name, "title": d.title} for d in desks])
         return
     for d in desks:
-        typer.echo(f"{d.name:28} {d.title}")
+        say(f"{d.name:28} {d.title}")
 
 
 def _read_password(password_file: Path | None) -> str:
     if password_file is not None:
-        try:
-            return password_file.read_text().rstrip("\n")
-        except FileNotFoundError:
-            raise UsageError(f"{password_file}: no such file", hint="check the path") from None
+        from parley.files import read_text_bounded
+
+        return read_text_bounded(password_file, "password file").rstrip("\n")
     if not sys.stdin.isatty():
-        raise UsageError("no password given", hint="use --password-file FILE when not at a terminal")
+        raise UsageError(T("no password given"), hint=T("use --password-file FILE when not at a terminal"))
     first = getpass.getpass("Password: ")
     if first != getpass.getpass("Again: "):
-        raise UsageError("the two passwords differ", hint="run the command again")
+        raise UsageError(T("the two passwords differ"), hint=T("run the command again"))
     return first
 
 
@@ -96,7 +149,9 @@ def operator_add(
     from parley.directory.operators import ROLES, do_add_operator, get_operator
 
     if role not in ROLES:
-        raise UsageError(f"unknown role {role!r}", hint=f"choose one of {', '.join(ROLES)}")
+        raise UsageError(
+            T("unknown role {role!r}", role=role), hint=T("choose one of {roles}", roles=", ".join(ROLES))
+        )
     node = node_from(ctx)
     try:
         get_operator(node, user)
@@ -104,7 +159,18 @@ def operator_add(
     except Exception:
         password = _read_password(password_file)
     op = do_add_operator(node, user, desk, role, password)
-    typer.echo(f"operator {op.username}: " + ", ".join(f"{r} on {d}" for d, r in op.roles.items()))
+    say(
+        T(
+            "operator {op_username}: {op_roles}",
+            op_username=op.username,
+            op_roles=[_role_at(r, d) for d, r in op.roles.items()],
+        )
+    )
+
+
+def _role_at(role: str, desk: str) -> Text:
+    """A role on a desk, as a sentence: "officer on watch at desk nf-duty-officer"."""
+    return T("{role} at desk {desk}", role=role_name(role), desk=desk)
 
 
 @operator_app.command("list")
@@ -117,7 +183,7 @@ def operator_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--jso
         print_json([{"username": o.username, "lang": o.lang, "roles": o.roles} for o in ops])
         return
     for o in ops:
-        typer.echo(f"{o.username:20} " + ", ".join(f"{r}@{d}" for d, r in o.roles.items()))
+        say(f"{o.username:20} " + ", ".join(f"{r}@{d}" for d, r in o.roles.items()))
 
 
 @token_app.command("issue")
@@ -127,7 +193,7 @@ def token_issue(
     """Issue an API token for an operator (shown once; only its hash is kept)."""
     from parley.directory.operators import do_issue_token
 
-    typer.echo(do_issue_token(node_from(ctx), user, label))
+    say(do_issue_token(node_from(ctx), user, label))
 
 
 @token_app.command("revoke")
@@ -140,4 +206,4 @@ def token_revoke(
     from parley.directory.operators import do_revoke_tokens
 
     count = do_revoke_tokens(node_from(ctx), user, label)
-    typer.echo(f"revoked {count} token{'s' if count != 1 else ''} of {user}")
+    say(N("revoked {n} token of {user}", "revoked {n} tokens of {user}", count, user=user))

@@ -15,8 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from parley.cli.common import say
 from parley.errors import UsageError
 from parley.formats.registry import all_schemas, get_schema, list_types
+from parley.formats.texts import T
 from parley.formats.toml_template import template
 
 schema_app = typer.Typer(help="Message type schemas (JSON Schema 2020-12).", no_args_is_help=True)
@@ -33,7 +35,7 @@ def list_command(
             {"type": t.name, "versions": list(t.versions), "latest": t.latest, "title": t.title}
             for t in types
         ]
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        say(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     table = Table("type", "versions", "title")
     for t in types:
@@ -49,7 +51,7 @@ def show_command(
     ] = None,
 ) -> None:
     """Print the JSON Schema of a message type."""
-    typer.echo(json.dumps(get_schema(type_name, version), indent=2, ensure_ascii=False))
+    say(json.dumps(get_schema(type_name, version), indent=2, ensure_ascii=False))
 
 
 @schema_app.command("export")
@@ -58,18 +60,20 @@ def export_command(
 ) -> None:
     """Write every schema file (all types, all versions, common definitions) into DIR."""
     if directory.exists() and not directory.is_dir():
-        raise UsageError(f"{directory} exists and is not a directory")
+        raise UsageError(T("{directory} exists and is not a directory", directory=directory))
     directory.mkdir(parents=True, exist_ok=True)
     schemas = all_schemas()
     for name, schema in schemas.items():
         text = json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
         (directory / name).write_text(text, encoding="utf-8")
-    typer.echo(f"wrote {len(schemas)} schema files to {directory}")
+    say(T("wrote {n_schemas} schema files to {directory}", n_schemas=len(schemas), directory=directory))
 
 
 def template_command(
     type: Annotated[str, typer.Argument(metavar="TYPE", help="Message type, e.g. incident-at-sea.")],
     lang: Annotated[str, typer.Option("--lang", help="Language of the comments: nb, ru, en.")] = "en",
 ) -> None:
-    """Print a commented TOML body of TYPE to fill in."""
-    typer.echo(template(type, lang), nl=False)
+    """Print a commented TOML body of TYPE to fill in (numbers and true/false as ``nan`` to replace)."""
+    from parley.cli.common import check_lang
+
+    say(template(type, check_lang(lang)), nl=False)

@@ -18,20 +18,28 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exceptions  # type: ignore[no-redef]
 
 from parley.cli import (
+    backup_cli,
     bench_cli,
     bundle_cli,
+    chain_cli,
     channel_cli,
     console_cli,
     demo_cli,
     directory_cli,
+    key_cli,
     message_cli,
+    metrics_cli,
     node_cli,
     record_cli,
+    roster_cli,
     serve_cli,
+    tls_cli,
     workflows_cli,
+    zone_cli,
 )
-from parley.cli.common import State
+from parley.cli.common import State, check_lang
 from parley.errors import ParleyError, ValidationError
+from parley.formats.texts import N, T, cli_lang, render, set_cli_lang, speaking
 
 app = typer.Typer(
     name="parley",
@@ -48,25 +56,39 @@ def root(
     home: Path | None = typer.Option(
         None, "--home", envvar="PARLEY_HOME", help="The node's home directory (or PARLEY_HOME)."
     ),
+    lang: str | None = typer.Option(
+        None,
+        "--lang",
+        envvar="PARLEY_LANG",
+        help="The language the command line speaks: nb, ru or en (or PARLEY_LANG; else the locale).",
+    ),
 ) -> None:
+    if lang:
+        set_cli_lang(check_lang(lang, "--lang" if "--lang" in sys.argv else "PARLEY_LANG"))
     ctx.obj = State(home)
 
 
 app.command("init")(node_cli.init)
 app.command("identity")(node_cli.identity)
 app.add_typer(node_cli.db_app, name="db")
+node_cli.db_app.command("reindex")(message_cli.reindex)
 app.add_typer(directory_cli.peer_app, name="peer")
+app.add_typer(key_cli.key_app, name="key")
+app.add_typer(tls_cli.tls_app, name="tls")
 app.add_typer(directory_cli.desk_app, name="desk")
 app.add_typer(directory_cli.operator_app, name="operator")
 directory_cli.operator_app.command("totp")(console_cli.operator_totp)
 directory_cli.operator_app.command("lang")(console_cli.operator_lang)
 app.add_typer(directory_cli.token_app, name="token")
+app.add_typer(metrics_cli.metrics_app, name="metrics")
 app.add_typer(channel_cli.channel_app, name="channel")
 app.command("send")(message_cli.send)
 app.command("inbox")(message_cli.inbox)
 app.command("verify")(message_cli.verify)
 app.command("serve")(serve_cli.serve)
 app.command("status")(serve_cli.status)
+app.command("backup")(backup_cli.backup)
+app.command("restore")(backup_cli.restore)
 app.command("ack")(serve_cli.ack)
 app.command("show")(serve_cli.show)
 app.command("proof")(record_cli.proof)
@@ -80,6 +102,12 @@ app.add_typer(workflows_cli.drill_app, name="drill")
 app.command("report")(workflows_cli.report_command)
 app.command("export")(bundle_cli.export)
 app.command("import")(bundle_cli.import_bundle)
+app.add_typer(chain_cli.chain_app, name="chain")
+app.add_typer(chain_cli.pager_app, name="pager")
+app.add_typer(roster_cli.roster_app, name="roster")
+app.add_typer(roster_cli.handover_app, name="handover")
+directory_cli.operator_app.command("contact")(roster_cli.operator_contact)
+directory_cli.operator_app.command("zone")(zone_cli.operator_zone)  # docs/console.md, times
 
 
 def _register_optional() -> None:
@@ -96,26 +124,39 @@ _register_optional()
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Each invocation chooses its language afresh (tests run many in one process).
+    with speaking(None):
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="parley", standalone_mode=False)
+        # Without standalone mode click returns the code of a ``typer.Exit`` (e.g. 3 from
+        # ``send --wait``: stored but not receipted in time) instead of raising it.
+        code = command.main(args=argv, prog_name="parley", standalone_mode=False)
     except ParleyError as exc:
-        line = exc.one_line()
+        lang = cli_lang()
+        sys.stderr.write(render(T("error: {line}", line=exc.one_line(lang)), lang) + "\n")
         if isinstance(exc, ValidationError) and exc.problems:
-            # The headline only counts the problems; name them, still on one line.
-            found = "; ".join(f"{path or '/'}: {msg}" for path, msg in exc.problems)
-            line = f"{exc.message} ({found})" + (f" — {exc.hint}" if exc.hint else "")
-        sys.stderr.write(f"error: {line}\n")
+            # The headline only counts the problems: name each on a line of its own, so a
+            # body with ten mistakes reads as a list to work through; a screenful at most.
+            shown = exc.problems[:50]
+            sys.stderr.writelines(f"  {path or '/'}: {render(msg, lang)}\n" for path, msg in shown)
+            if len(exc.problems) > len(shown):
+                more = len(exc.problems) - len(shown)
+                line = N("… and {n} more problem", "… and {n} more problems", more).render(lang)
+                sys.stderr.write(f"  {line}\n")
         return 1
     except typer.Abort:
-        sys.stderr.write("aborted\n")
+        sys.stderr.write(T("aborted").render(cli_lang()) + "\n")
         return 1
     except click_exceptions.ClickException as exc:
         exc.show()
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code)
-    return 0
+    return code if isinstance(code, int) and not isinstance(code, bool) else 0
 
 
 if __name__ == "__main__":

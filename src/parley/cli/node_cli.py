@@ -7,7 +7,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from parley.cli.common import home_from, node_from, print_json
+from parley.cli.common import home_from, node_from, print_json, say
+from parley.formats.texts import T
 
 err = Console(stderr=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -29,7 +30,7 @@ def init(
     path = init_home(
         home_from(ctx), name=name, party=party, listen=listen, url=url or None, database_url=database or None
     )
-    typer.echo(f"created node {name} in {path}")
+    say(T("created node {name} in {path}", name=name, path=path))
 
 
 def identity(
@@ -43,7 +44,7 @@ def identity(
         import json
 
         out.write_text(json.dumps(card, indent=2) + "\n")
-        typer.echo(f"wrote {out}")
+        say(T("wrote {out}", out=out))
     else:
         print_json(card)
 
@@ -52,30 +53,46 @@ def identity(
 def db_upgrade(ctx: typer.Context) -> None:
     """Bring the database schema up to date (back it up first)."""
     from parley.config import Config
+    from parley.file_modes import check_home
     from parley.node import resolve_db_url, resolve_home
     from parley.storage import database
     from parley.storage.engines import create_db_engine
 
     home = resolve_home(home_from(ctx))
+    check_home(home)
     cfg = Config.load(home)
+    check_home(home, resolve_db_url(home, cfg.database.url))
     engine = create_db_engine(resolve_db_url(home, cfg.database.url))
     before = database.current_revision(engine)
     database.upgrade(engine)
     after = database.current_revision(engine)
     engine.dispose()
-    typer.echo(f"schema {before or 'empty'} → {after}" if before != after else f"schema already at {after}")
+    say(
+        T("schema {before} → {after}", before=before or T("empty"), after=after)
+        if before != after
+        else T("schema already at {after}", after=after)
+    )
 
 
 @db_app.command("status")
 def db_status(ctx: typer.Context) -> None:
     """Show the schema revision of the database and the one this Parley needs."""
     from parley.config import Config
+    from parley.file_modes import check_home
     from parley.node import resolve_db_url, resolve_home
     from parley.storage import database
     from parley.storage.engines import create_db_engine
 
     home = resolve_home(home_from(ctx))
+    check_home(home)
     cfg = Config.load(home)
+    check_home(home, resolve_db_url(home, cfg.database.url))
     engine = create_db_engine(resolve_db_url(home, cfg.database.url))
-    typer.echo(f"database: {database.current_revision(engine)}  needed: {database.head_revision()}")
+    say(
+        T(
+            "database: {database_current_revision}  needed: {database_head_revision}",
+            database_current_revision=database.current_revision(engine),
+            database_head_revision=database.head_revision(),
+        )
+    )
     engine.dispose()

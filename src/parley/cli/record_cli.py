@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from parley.cli.common import node_from, print_json
+from parley.cli.common import node_from, print_json, say
+from parley.formats.texts import T
 from parley.node import Node
 
 transcript_app = typer.Typer(
@@ -59,10 +60,18 @@ def proof(
         )
         return
     items = len(data["items"])
-    typer.echo(f"wrote the proof of {message_id} to {out}: {items} items, checkpoint size {size}")
+    say(
+        T(
+            "wrote the proof of {message_id} to {out}: {items} items, checkpoint size {size}",
+            message_id=message_id,
+            out=out,
+            items=items,
+            size=size,
+        )
+    )
     for note in notes:
-        typer.echo(f"note: {note}", err=True)
-    typer.echo(f"check it with: parley verify --proof {out} --key CARD.json …", err=True)
+        say(T("note: {note}", note=note), err=True)
+    say(T("check it with: parley verify --proof {out} --key CARD.json …", out=out), err=True)
 
 
 def write_transcript(node: Node, channel: str, out: Path) -> dict[str, Any]:
@@ -95,9 +104,17 @@ def transcript_export(
     if as_json:
         print_json(summary)
         return
-    typer.echo(
-        f"wrote the transcript of {channel} to {out}: {summary['envelopes']} envelopes, "
-        f"{summary['receipts']} receipts, {summary['status_records']} status records, "
-        f"checkpoint size {summary['checkpoint_size']}"
+    say(
+        T(
+            "wrote the transcript of {channel} to {out}: {summary_envelopes} envelopes, "
+            "{summary_receipts} receipts, {summary_status_records} status records, "
+            "checkpoint size {summary_checkpoint_size}",
+            channel=channel,
+            out=out,
+            summary_envelopes=summary["envelopes"],
+            summary_receipts=summary["receipts"],
+            summary_status_records=summary["status_records"],
+            summary_checkpoint_size=summary["checkpoint_size"],
+        )
     )
-    typer.echo(f"check it with: parley verify --transcript {out} --key CARD.json …", err=True)
+    say(T("check it with: parley verify --transcript {out} --key CARD.json …", out=out), err=True)

@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from parley.cli.common import node_from, print_json
+from parley.cli.common import at, check_lang, label, node_from, print_json, say
 from parley.errors import UsageError
+from parley.formats.texts import T, Text, cli_lang, render
 
 incident_app = typer.Typer(
     help="Incidents: reported, answered and closed by signed messages.", no_args_is_help=True
@@ -19,15 +20,14 @@ relationship_app = typer.Typer(
 )
 drill_app = typer.Typer(help="Drills: a TEST FLASH message to the other side's duty desk, measured.")
 
-LANG_OPTION = typer.Option("en", "--lang", help="Language of --text: nb, ru, en (or another tag).")
+LANG_OPTION = typer.Option(
+    None, "--lang", help="Language of --text: nb, ru or en (default: the command line's, parley --lang)."
+)
 
 
-def _lang(lang: str) -> str:
-    import re
-
-    if not re.match(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$", lang):
-        raise UsageError(f"--lang {lang!r} is not a language tag", hint="e.g. nb, ru or en")
-    return lang
+def _lang(lang: str | None) -> str:
+    """The language tag of the words sent: --lang (nb, ru or en), else the command line's."""
+    return check_lang(lang) if lang else cli_lang()
 
 
 def _body(path: Path) -> dict[str, Any]:
@@ -40,10 +40,15 @@ def _body(path: Path) -> dict[str, Any]:
 
 
 def _incident_line(s: Any) -> str:
-    drill = f" [{s.status}]" if s.drill else ""
-    closed = f" closed {s.closed_at}" if s.closed_at else ""
-    outcome = f" ({s.outcome})" if s.outcome else ""
-    return f"{s.opened_at}  {s.id}  {s.channel:20} {s.type:17} {s.phase}{outcome}{closed}{drill}"
+    line = f"{at(s.opened_at)}  {s.id}  {s.channel:20} {label('type', s.type):17} "
+    line += label("console.iphase", s.phase)
+    if s.outcome:
+        line += f" ({label('console.iphase', s.outcome)})"
+    if s.closed_at:
+        line += " " + render(T("closed {at}", at=at(s.closed_at)), cli_lang())
+    if s.drill:
+        line += f" [{label('banner.short', s.status)}]"
+    return line
 
 
 @incident_app.command("list")
@@ -62,9 +67,9 @@ def incident_list(
         print_json([s.to_json() for s in items])
         return
     if not items:
-        typer.echo("no incidents")
+        say(T("no incidents"))
     for s in items:
-        typer.echo(_incident_line(s))
+        say(_incident_line(s))
 
 
 @incident_app.command("show")
@@ -77,45 +82,93 @@ def incident_show(ctx: typer.Context, incident: str, as_json: bool = typer.Optio
         print_json(s.to_json())
         return
     if s.drill:
-        typer.secho(f"*** {s.status}: drill traffic, not a real incident ***", fg="red")
-    typer.echo(
-        f"incident {s.id} on {s.channel}: {s.type}, opened by {s.opened_by}/{s.opened_desk} at {s.opened_at}"
+        say(
+            T(
+                "*** {s_status}: drill traffic, not a real incident ***",
+                s_status=label("banner.short", s.status),
+            ),
+            fg="red",
+        )
+    say(
+        T(
+            "incident {s_id} on {s_channel}: {s_type}, "
+            "opened by {s_opened_by}/{s_opened_desk} at {s_opened_at}",
+            s_id=s.id,
+            s_channel=s.channel,
+            s_type=label("type", s.type),
+            s_opened_by=s.opened_by,
+            s_opened_desk=s.opened_desk,
+            s_opened_at=at(s.opened_at),
+        )
     )
-    typer.echo(f"  phase        {s.phase}" + (f" ({s.outcome})" if s.outcome else ""))
-    for node, at in sorted(s.receipts.items()):
-        typer.echo(f"  receipted    by {node} at {at}")
+    outcome = f" ({label('console.iphase', s.outcome)})" if s.outcome else ""
+    say(T("  phase        {s_phase}{outcome}", s_phase=label("console.iphase", s.phase), outcome=outcome))
+    for node, when in sorted(s.receipts.items()):
+        say(T("  receipted    by {node} at {at}", node=node, at=at(when)))
     for node, a in sorted(s.acknowledgments.items()):
-        typer.echo(f"  acknowledged by {a['operator']} ({node}) at {a['at']}")
+        say(
+            T(
+                "  acknowledged by {a_operator} ({node}) at {a_at}",
+                a_operator=a["operator"],
+                node=node,
+                a_at=at(a["at"]),
+            )
+        )
     if s.open_requests:
-        typer.echo(f"  open requests for information: {', '.join(s.open_requests)}")
+        say(
+            T(
+                "  open requests for information: {s_open_requests}",
+                s_open_requests=list(s.open_requests),
+            )
+        )
     if s.joint_investigation:
-        typer.echo(f"  joint investigation {s.joint_investigation}")
+        say(T("  joint investigation {s_joint_investigation}", s_joint_investigation=s.joint_investigation))
     if s.pending_closure:
-        typer.echo(f"  closure proposed by {s.pending_closure['node']} ({s.pending_closure['id']})")
+        say(
+            T(
+                "  closure proposed by {s_pending_closure_node} ({s_pending_closure_id})",
+                s_pending_closure_node=s.pending_closure["node"],
+                s_pending_closure_id=s.pending_closure["id"],
+            )
+        )
     for node, p in sorted(s.positions.items()):
-        typer.echo(f"  position of {node}: {p['text']} [{p['lang']}]")
+        say(T("  position of {node}: {p_text} [{p_lang}]", node=node, p_text=p["text"], p_lang=p["lang"]))
     for step in s.steps:
-        mark = "" if step.applied else f"  (not applied: {step.note})"
-        acks = "".join(f"  ack {a['operator']}" for a in step.acknowledged.values())
-        typer.echo(f"  {step.at}  {step.node:12} {step.action:28} {step.text} [{step.lang}]{acks}{mark}")
+        action = label("enum.incident-response.action", step.action)
+        line: Text | str = f"  {at(step.at)}  {step.node:12} {action:28} {step.text} [{step.lang}]"
+        for a in step.acknowledged.values():
+            line = T("{line}  acknowledged by {operator}", line=line, operator=a["operator"])
+        if not step.applied:
+            line = T("{line}  (not applied: {note})", line=line, note=step.note)
+        say(line)
 
 
 def _respond(
     ctx: typer.Context,
     incident: str,
     action: str,
-    text: str,
-    lang: str,
+    text: str | Text,
+    lang: str | None,
     desk: str | None,
     as_json: bool,
 ) -> None:
     from parley.workflows.incidents import do_respond_incident
 
-    env = do_respond_incident(node_from(ctx), incident, action, text, lang=_lang(lang), desk=desk)
+    # A default text ("Closure agreed.") is written in the sender's language, tagged as such.
+    tag = _lang(lang)
+    words = render(text, tag)
+    env = do_respond_incident(node_from(ctx), incident, action, words, lang=tag, desk=desk)
     if as_json:
         print_json({"id": env.id, "incident": incident, "action": action})
     else:
-        typer.echo(f"{action} sent on incident {incident} ({env.id})")
+        say(
+            T(
+                "{action} sent on incident {incident} ({env_id})",
+                action=label("enum.incident-response.action", action),
+                incident=incident,
+                env_id=env.id,
+            )
+        )
 
 
 @incident_app.command("respond")
@@ -129,7 +182,7 @@ def incident_respond(
         "agree-joint-investigation | close",
     ),
     text: str = typer.Option(..., "--text"),
-    lang: str = LANG_OPTION,
+    lang: str | None = LANG_OPTION,
     desk: str | None = typer.Option(None, "--desk"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -142,7 +195,7 @@ def incident_propose_closure(
     ctx: typer.Context,
     incident: str,
     text: str = typer.Option(..., "--text", help="The proposed conclusion."),
-    lang: str = LANG_OPTION,
+    lang: str | None = LANG_OPTION,
     desk: str | None = typer.Option(None, "--desk"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -154,13 +207,15 @@ def incident_propose_closure(
 def incident_agree_closure(
     ctx: typer.Context,
     incident: str,
-    text: str = typer.Option("Closure agreed.", "--text"),
-    lang: str = LANG_OPTION,
+    text: str | None = typer.Option(
+        None, "--text", help='What to say (default: "Closure agreed." in the --lang language).'
+    ),
+    lang: str | None = LANG_OPTION,
     desk: str | None = typer.Option(None, "--desk"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Agree to the other side's pending closure proposal: the incident is resolved."""
-    _respond(ctx, incident, "agree-closure", text, lang, desk, as_json)
+    _respond(ctx, incident, "agree-closure", text or T("Closure agreed."), lang, desk, as_json)
 
 
 @incident_app.command("dispute")
@@ -168,7 +223,7 @@ def incident_dispute(
     ctx: typer.Context,
     incident: str,
     text: str = typer.Option(..., "--text", help="This side's position, for the record."),
-    lang: str = LANG_OPTION,
+    lang: str | None = LANG_OPTION,
     desk: str | None = typer.Option(None, "--desk"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -180,13 +235,15 @@ def incident_dispute(
 def incident_close(
     ctx: typer.Context,
     incident: str,
-    text: str = typer.Option("Incident closed.", "--text"),
-    lang: str = LANG_OPTION,
+    text: str | None = typer.Option(
+        None, "--text", help='What to say (default: "Incident closed." in the --lang language).'
+    ),
+    lang: str | None = LANG_OPTION,
     desk: str | None = typer.Option(None, "--desk"),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Close an incident that is resolved by agreement or disputed."""
-    _respond(ctx, incident, "close", text, lang, desk, as_json)
+    _respond(ctx, incident, "close", text or T("Incident closed."), lang, desk, as_json)
 
 
 @incident_app.command("rebuild")
@@ -195,16 +252,26 @@ def incident_rebuild(ctx: typer.Context) -> None:
     from parley.workflows.projection import rebuild_workflows
 
     counts = rebuild_workflows(node_from(ctx))
-    typer.echo(f"rebuilt {counts['incidents']} incidents and {counts['meetings']} meetings from the record")
+    say(
+        T(
+            "rebuilt {counts_incidents} incidents and {counts_meetings} meetings from the record",
+            counts_incidents=counts["incidents"],
+            counts_meetings=counts["meetings"],
+        )
+    )
 
 
 # --- meetings ---------------------------------------------------------------------------
 
 
 def _meeting_line(m: Any) -> str:
-    drill = f" [{m.status}]" if m.drill else ""
-    held = f" held {m.held_at}" if m.held_at else ""
-    return f"{m.start}  {m.meeting_id:28} {m.channel:20} {m.level:13} {m.phase}{held}{drill}"
+    level = label("enum.meeting-proposal.level", m.level)
+    line = f"{at(m.start)}  {m.meeting_id:28} {m.channel:20} {level:13} {label('console.mphase', m.phase)}"
+    if m.held_at:
+        line += " " + render(T("held {at}", at=at(m.held_at)), cli_lang())
+    if m.drill:
+        line += f" [{label('banner.short', m.status)}]"
+    return line
 
 
 @meeting_app.command("list")
@@ -221,9 +288,9 @@ def meeting_list(
         print_json([m.to_json() for m in items])
         return
     if not items:
-        typer.echo("no meetings")
+        say(T("no meetings"))
     for m in items:
-        typer.echo(_meeting_line(m))
+        say(_meeting_line(m))
 
 
 @meeting_app.command("show")
@@ -241,27 +308,83 @@ def meeting_show(
         print_json(m.to_json())
         return
     if m.drill:
-        typer.secho(f"*** {m.status}: drill traffic ***", fg="red")
+        say(T("*** {m_status}: drill traffic ***", m_status=label("banner.short", m.status)), fg="red")
     p = m.proposal
-    typer.echo(f"meeting {m.meeting_id} on {m.channel}: {m.phase}")
-    typer.echo(f"  {p['start']} – {p['end']} at {p['place']['name']}, level {p['level']}")
+    say(
+        T(
+            "meeting {m_meeting_id} on {m_channel}: {m_phase}",
+            m_meeting_id=m.meeting_id,
+            m_channel=m.channel,
+            m_phase=label("console.mphase", m.phase),
+        )
+    )
+    say(
+        T(
+            "  {p_start} – {p_end} at {p_place_name}, level {p_level}",
+            p_start=at(p["start"]),
+            p_end=at(p["end"]),
+            p_place_name=p["place"]["name"],
+            p_level=label("enum.meeting-proposal.level", p["level"]),
+        )
+    )
     if m.prepares:
-        typer.echo(f"  prepares {m.prepares}")
+        say(T("  prepares {m_prepares}", m_prepares=m.prepares))
     for item in p["agenda"]:
-        refs = f" (refs {', '.join(item['refs'])})" if item.get("refs") else ""
-        typer.echo(f"  {item['item_id']:>5}. [{item['topic']}] {item['title']['text']}{refs}")
+        from parley.channels.charter import topic_label
+
+        topic = topic_label(str(item["topic"]), cli_lang())  # a label, never the code
+        agenda: Text | str = f"  {item['item_id']:>5}. [{topic}] {item['title']['text']}"
+        if item.get("refs"):
+            agenda = T("{line} (refers to {refs})", line=agenda, refs=list(item["refs"]))
+        say(agenda)
     for prop in m.proposals:
-        kind = "counter-proposal" if prop["counter_to"] else "proposal"
-        typer.echo(f"  {prop['at']}  {kind} {prop['id']} by {prop['node']}")
+        kind = T("counter-proposal") if prop["counter_to"] else T("proposal")
+        say(
+            T(
+                "  {prop_at}  {kind} {prop_id} by {prop_node}",
+                prop_at=at(prop["at"]),
+                kind=kind,
+                prop_id=prop["id"],
+                prop_node=prop["node"],
+            )
+        )
     if m.accepted:
-        typer.echo(f"  {m.accepted['at']}  accepted by {m.accepted['node']}")
+        say(
+            T(
+                "  {m_accepted_at}  accepted by {m_accepted_node}",
+                m_accepted_at=at(m.accepted["at"]),
+                m_accepted_node=m.accepted["node"],
+            )
+        )
     for d in m.drafts:
-        signers = ", ".join(sorted(m.signatures.get(d["hash"], {}))) or "nobody yet"
-        typer.echo(f"  {d['at']}  protocol draft {d['id']} by {d['node']} {d['hash']} signed by {signers}")
+        signers = sorted(m.signatures.get(d["hash"], {})) or T("nobody yet")
+        say(
+            T(
+                "  {d_at}  protocol draft {d_id} by {d_node} {d_hash} signed by {signers}",
+                d_at=at(d["at"]),
+                d_id=d["id"],
+                d_node=d["node"],
+                d_hash=d["hash"],
+                signers=signers,
+            )
+        )
     if m.agreed:
-        typer.echo(f"  protocol AGREED: {m.agreed['protocol']} ({m.agreed['hash']})")
+        say(
+            T(
+                "  protocol AGREED: {m_agreed_protocol} ({m_agreed_hash})",
+                m_agreed_protocol=m.agreed["protocol"],
+                m_agreed_hash=m.agreed["hash"],
+            )
+        )
     for i in m.ignored:
-        typer.echo(f"  not applied: {i['id']} from {i['node']}: {i['note']}")
+        say(
+            T(
+                "  not applied: {i_id} from {i_node}: {i_note}",
+                i_id=i["id"],
+                i_node=i["node"],
+                i_note=i["note"],
+            )
+        )
 
 
 @meeting_app.command("propose")
@@ -282,7 +405,13 @@ def meeting_propose(
     from parley.workflows.meetings import do_propose_meeting
 
     env = do_propose_meeting(node_from(ctx), channel, _body(body_file), status=status.upper(), desk=desk)
-    typer.echo(f"proposed meeting {env.body['meeting_id']} ({env.id})")
+    say(
+        T(
+            "proposed meeting {env_body_meeting_id} ({env_id})",
+            env_body_meeting_id=env.body["meeting_id"],
+            env_id=env.id,
+        )
+    )
 
 
 @meeting_app.command("counter")
@@ -300,7 +429,14 @@ def meeting_counter(
     from parley.workflows.meetings import do_counter_meeting
 
     env = do_counter_meeting(node_from(ctx), meeting, _body(body_file), channel=channel, desk=desk)
-    typer.echo(f"counter-proposed meeting {meeting} ({env.id}, answering {env.body['counter_to']})")
+    say(
+        T(
+            "counter-proposed meeting {meeting} ({env_id}, answering {env_body_counter_to})",
+            meeting=meeting,
+            env_id=env.id,
+            env_body_counter_to=env.body["counter_to"],
+        )
+    )
 
 
 @meeting_app.command("accept")
@@ -308,7 +444,7 @@ def meeting_accept(
     ctx: typer.Context,
     meeting: str,
     note: str = typer.Option("", "--note"),
-    lang: str = LANG_OPTION,
+    lang: str | None = LANG_OPTION,
     channel: str | None = typer.Option(None, "--channel"),
     desk: str | None = typer.Option(None, "--desk"),
 ) -> None:
@@ -316,7 +452,13 @@ def meeting_accept(
     from parley.workflows.meetings import do_accept_meeting
 
     env = do_accept_meeting(node_from(ctx), meeting, note=note, lang=_lang(lang), channel=channel, desk=desk)
-    typer.echo(f"accepted meeting {meeting} (proposal {env.body['proposal']})")
+    say(
+        T(
+            "accepted meeting {meeting} (proposal {env_body_proposal})",
+            meeting=meeting,
+            env_body_proposal=env.body["proposal"],
+        )
+    )
 
 
 @meeting_app.command("protocol")
@@ -331,7 +473,14 @@ def meeting_protocol(
     from parley.workflows.meetings import body_hash, do_draft_protocol
 
     env = do_draft_protocol(node_from(ctx), meeting, _body(body_file), channel=channel, desk=desk)
-    typer.echo(f"protocol draft {env.id} for {meeting}: {body_hash(env.body)}")
+    say(
+        T(
+            "protocol draft {env_id} for {meeting}: {body_hash}",
+            env_id=env.id,
+            meeting=meeting,
+            body_hash=body_hash(env.body),
+        )
+    )
 
 
 @meeting_app.command("sign")
@@ -348,7 +497,14 @@ def meeting_sign(
     env = do_sign_protocol(node, meeting, channel=channel, desk=desk)
     state = get_meeting(node, meeting, channel)
     done = "the protocol is AGREED" if state.agreed else "waiting for the other side's signature"
-    typer.echo(f"signed protocol {env.body['protocol']} ({env.body['protocol_hash']}); {done}")
+    say(
+        T(
+            "signed protocol {env_body_protocol} ({env_body_protocol_hash}); {done}",
+            env_body_protocol=env.body["protocol"],
+            env_body_protocol_hash=env.body["protocol_hash"],
+            done=done,
+        )
+    )
 
 
 @meeting_app.command("agenda")
@@ -364,17 +520,16 @@ def meeting_ical_command(
     ctx: typer.Context,
     meeting: str,
     out: Annotated[Path, typer.Option("--out", help="Where to write the .ics file.")],
-    lang: str = typer.Option("en", "--lang", help="nb | ru | en"),
+    lang: str | None = typer.Option(None, "--lang", help="nb | ru | en (default: parley --lang)"),
     channel: str | None = typer.Option(None, "--channel"),
 ) -> None:
     """Export the meeting as iCalendar (RFC 5545)."""
     from parley.workflows.meetings import get_meeting, meeting_ical
 
-    if lang not in ("nb", "ru", "en"):
-        raise UsageError(f"unknown language {lang!r}", hint="choose nb, ru or en")
+    lang = _lang(lang)
     node = node_from(ctx)
     out.write_bytes(meeting_ical(node, get_meeting(node, meeting, channel), lang))
-    typer.echo(f"wrote {out}")
+    say(T("wrote {out}", out=out))
 
 
 @meeting_app.command("render")
@@ -390,7 +545,7 @@ def meeting_render(
 
     node = node_from(ctx)
     out.write_text(render_protocol_html(node, get_meeting(node, meeting, channel)), encoding="utf-8")
-    typer.echo(f"wrote {out}")
+    say(T("wrote {out}", out=out))
 
 
 # --- relationships ----------------------------------------------------------------------
@@ -413,17 +568,46 @@ def _relationship(
             node, action, peer, exempt_channels=exempt_channel, exempt_types=exempt_type
         )
         for c in changes:
-            ex = f" (exempt types: {', '.join(c.exempt_types)})" if c.exempt_types else ""
-            typer.echo(f"would change {c.channel}: {c.before} → {c.after}{ex}")
+            say(
+                _exempt(
+                    T(
+                        "would change {c_channel}: {c_before} → {c_after}",
+                        c_channel=c.channel,
+                        c_before=label("console.chstatus", c.before),
+                        c_after=label("console.chstatus", c.after),
+                    ),
+                    c.exempt_types,
+                )
+            )
         for k in kept:
-            typer.echo(f"unchanged   {k}")
+            say(T("unchanged   {k}", k=k))
         return
     records = do_change_relationship(
         node, action, peer, reason, exempt_channels=exempt_channel, exempt_types=exempt_type
     )
     for r in records:
-        ex = f" (exempt types: {', '.join(r.exempt_types)})" if r.exempt_types else ""
-        typer.echo(f"channel {r.channel} is now {r.status}{ex} (record {r.id})")
+        say(
+            T(
+                "{line} (record {r_id})",
+                line=_exempt(
+                    T(
+                        "channel {r_channel} is now {r_status}",
+                        r_channel=r.channel,
+                        r_status=label("console.chstatus", r.status),
+                    ),
+                    r.exempt_types,
+                ),
+                r_id=r.id,
+            )
+        )
+
+
+def _exempt(line: Text, types: Any) -> Text:
+    """``line``, naming the message types exempt from a suspension, if any."""
+    if not types:
+        return line
+    names = [label("type", t) for t in types]
+    return T("{line} (exempt types: {types})", line=line, types=names)
 
 
 REASON = typer.Option("", "--reason", help="Why; signed into every status record.")
@@ -507,9 +691,18 @@ def relationship_show(
         return
     for c in chans:
         ex = f" (exempt: {', '.join(c.exempt_types)})" if c.exempt_types else ""
-        typer.echo(f"{c.id:28} {c.status}{ex}")
+        say(f"{c.id:28} {c.status}{ex}")
     for h in hist:
-        typer.echo(f"  {h.effective}  {h.channel:24} {h.status:10} by {h.signer}: {h.reason}")
+        say(
+            T(
+                "  {h_effective}  {h_channel:24} {h_status:10} by {h_signer}: {h_reason}",
+                h_effective=h.effective,
+                h_channel=h.channel,
+                h_status=h.status,
+                h_signer=h.signer,
+                h_reason=h.reason,
+            )
+        )
 
 
 # --- drills -----------------------------------------------------------------------------
@@ -529,19 +722,21 @@ def drill(
     if ctx.invoked_subcommand is not None:
         return
     if channel is None:
-        raise UsageError("which channel should be drilled?", hint="pass --channel CHANNEL")
-    if not 0 <= wait <= 3600:
-        raise UsageError("--wait is between 0 and 3600 seconds")
+        raise UsageError(T("which channel should be drilled?"), hint=T("pass --channel CHANNEL"))
+    if not 0 <= wait <= 3600:  # also false for nan
+        raise UsageError(
+            T("--wait {wait} is not between 0 and 3600 seconds", wait=wait), hint=T("for example --wait 60")
+        )
     from parley.workflows.drills import do_start_drill, wait_for_ack
 
     node = node_from(ctx)
-    drill_id = do_start_drill(node, channel, desk=desk)
+    drill_id = do_start_drill(node, channel, desk=desk, lang=cli_lang())
     report = wait_for_ack(node, drill_id, wait)
     if as_json:
         print_json(report.to_json())
         return
-    typer.echo(f"drill {drill_id} sent (TEST, FLASH) on {channel}")
-    typer.echo(report.to_text(), nl=False)
+    say(T("drill {drill_id} sent (TEST, FLASH) on {channel}", drill_id=drill_id, channel=channel))
+    say(report.to_text(cli_lang()), nl=False)
 
 
 @drill_app.command("report")
@@ -555,13 +750,13 @@ def drill_report_command(
     from parley.workflows.drills import drill_report
 
     report = drill_report(node_from(ctx), drill_id)
-    text = report.to_text()
+    text = report.to_text(cli_lang())
     if out is not None:
         out.write_text(text, encoding="utf-8")
     if as_json:
         print_json(report.to_json())
     else:
-        typer.echo(text, nl=False)
+        say(text, nl=False)
 
 
 @drill_app.command("list")
@@ -574,11 +769,20 @@ def drill_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")
         print_json([d.to_json() for d in items])
         return
     if not items:
-        typer.echo("no drills yet: run `parley drill --channel CHANNEL`")
+        say(T("no drills yet: run `parley drill --channel CHANNEL`"))
     for d in items:
         ack = "-" if d.ack_s is None else f"{d.ack_s:.1f} s"
         verdict = {True: "met", False: "MISSED", None: "running"}[d.met_deadline]
-        typer.echo(f"[TEST] {d.started_at}  {d.id}  {d.channel:20} ack {ack:>9}  {verdict}")
+        say(
+            T(
+                "[TEST] {d_started_at}  {d_id}  {d_channel:20} ack {ack:>9}  {verdict}",
+                d_started_at=d.started_at,
+                d_id=d.id,
+                d_channel=d.channel,
+                ack=ack,
+                verdict=verdict,
+            )
+        )
 
 
 # --- contact statistics -------------------------------------------------------------------
@@ -597,8 +801,15 @@ def report_command(
 
     if chart is not None and chart.suffix.lower() not in (".png", ".svg"):
         raise UsageError(
-            f"{chart}: a chart is written as .png or .svg", hint="name the file e.g. contacts.svg"
+            T("{chart}: a chart is written as .png or .svg", chart=chart),
+            hint=T("name the file e.g. contacts.svg"),
         )
+    for option, year in (("--from", first), ("--to", last)):
+        if not 1 <= year <= 9999:  # the calendar Parley's times live in (RFC 3339 §5.6)
+            raise UsageError(
+                T("{option} {year} is not a year from 1 to 9999", option=option, year=year),
+                hint=T("for example --from 2020"),
+            )
     rows = contact_report(node_from(ctx), first, last)
     if csv_out is not None:
         csv_out.write_text(to_csv(rows), encoding="utf-8")
@@ -607,4 +818,4 @@ def report_command(
     if as_json:
         print_json([r.to_json() for r in rows])
     else:
-        typer.echo(to_table(rows), nl=False)
+        say(to_table(rows), nl=False)

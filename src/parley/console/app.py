@@ -1,6 +1,10 @@
 """The console's web layer: routes under ``/console``, sessions, CSRF and live updates.
 
 * Log-in by user name and Argon2 password, then (if enrolled) a TOTP code (RFC 6238).
+  Passwords are checked in threads of their own behind a bounded waiting room
+  (:mod:`parley.console.login_gate`), so a flood of log-ins cannot hold up delivery.
+* Each route declares the action it performs, checked by the same authorization policy as
+  the operator API's (:mod:`parley.directory.policy`).
   The session cookie is ``__Host-`` prefixed, ``Secure``, ``HttpOnly`` and
   ``SameSite=Strict`` (RFC 6265bis); the node always serves HTTPS.
 * Every state-changing request carries the session's CSRF token (a hidden ``csrf`` field,
@@ -21,6 +25,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -34,10 +39,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parley.clock import format_time
-from parley.console import sessions
+from parley.console import counts, sessions
 from parley.console.forms import FormBuilder, FormData, problems_at
+from parley.console.login_gate import LoginGate
 from parley.console.sessions import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session
+from parley.console.timefmt import read_as, stop_reading_as, when
 from parley.directory.operators import Operator, get_operator
+from parley.directory.policy import Acting, Action, Declared, declare, visible_channels
+from parley.directory.time_zones import MAX_ZONE_NAME, is_zone, set_time_zone, time_zone_of, zone_choices
 from parley.errors import (
     AuthError,
     ForbiddenError,
@@ -47,6 +56,8 @@ from parley.errors import (
     ValidationError,
 )
 from parley.formats.catalogue import Catalogue, load_catalogue
+from parley.formats.texts import T, Text, render
+from parley.formats.units import with_unit
 from parley.protocol.envelope import PRECEDENCES, STATUSES
 from parley.service import Service
 
@@ -100,6 +111,7 @@ class ConsoleSessionMiddleware:
             await self.app(scope, receive, send)
             return
         token = _cookies(scope).get(SESSION_COOKIE)
+        reading = None  # whose clock times are shown against (parley.formats.times)
         if token:
             node = self.service.node
             session = await self.service.db(sessions.load_session, node, token)
@@ -120,15 +132,21 @@ class ConsoleSessionMiddleware:
                         send,
                         403,
                         ForbiddenError(
-                            "CSRF token missing or wrong",
+                            T("CSRF token missing or wrong"),
                             code="csrf",
-                            hint="send the console's X-CSRF-Token header, or use an API token",
+                            hint=T("send the console's X-CSRF-Token header, or use an API token"),
                         ).to_json(),
                     )
                     return
                 if op is not None:
                     state["operator"] = op
-        await self.app(scope, receive, send)
+                    state["time_zone"] = await self.service.db(time_zone_of, node, op.username)
+                    reading = read_as(state["time_zone"], node.clock.now().astimezone(UTC).date())
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            if reading is not None:
+                stop_reading_as(reading)
 
 
 async def _send_json(send: Send, status: int, body: dict[str, Any]) -> None:
@@ -209,6 +227,8 @@ class Page:
         self.csrf = session.csrf if session is not None else ""
         service: Service = request.app.state.service
         self.now = format_time(service.node.clock.now())
+        self.today = service.node.clock.now().astimezone(UTC).date()
+        self.zone: str = getattr(request.state, "time_zone", None) or "UTC"
 
     def t(self, key: str, **params: Any) -> str:
         return self.cat.get(f"console.{key}", **params)
@@ -217,11 +237,27 @@ class Page:
         """A key of the message catalogue proper (precedence, status, type labels…)."""
         return self.cat.get(key, **params)
 
+    def when(self, dt: datetime | str | None) -> str:
+        """A time as every page shows it (parley.console.timefmt): UTC, then the operator's zone."""
+        return "" if dt is None or dt == "" else when(dt, self.zone, self.lang, today=self.today)
+
+    def say(self, value: Text | str | None) -> str:
+        """A sentence (a :class:`Text`: an error, a count) in the page's language."""
+        return "" if value is None else render(value, self.lang)
+
+    def with_unit(self, value: float, unit: str) -> str:
+        """``1 440 min``, ``12,5 kn``: a number in the operator's locale with its unit."""
+        return with_unit(value, unit, self.lang)
+
     def render(self, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
         html = _templates.get_template(name).render(
             p=self,
             t=self.t,
             f=self.f,
+            when=ctx.pop("when", self.when),  # a page may bring its own
+            with_unit=ctx.pop("with_unit", self.with_unit),
+            say=self.say,
+            counts=counts,
             op=self.op,
             lang=self.lang,
             csrf=self.csrf,
@@ -293,13 +329,15 @@ def mount_console(app: FastAPI, service: Service) -> None:
     node = service.node
     default_lang = node.config.console.default_lang
     router = APIRouter(prefix="/console", route_class=ConsoleRoute, include_in_schema=False)
+    gate = LoginGate(node.config.console.login_workers, node.config.console.login_queue)
+    app.state.login_gate = gate
 
     async def audit(actor: str, action: str, details: dict[str, Any]) -> None:
         from parley.directory.audit import audit as write_audit
 
         await service.db(write_audit, node, actor, action, details)
 
-    def operator(request: Request) -> Operator:
+    async def operator(request: Request) -> Operator:
         op = getattr(request.state, "operator", None)
         if not isinstance(op, Operator):
             raise LoginRequired
@@ -313,12 +351,19 @@ def mount_console(app: FastAPI, service: Service) -> None:
         sent = request.headers.get("x-csrf-token") or (_first(form, "csrf") if form is not None else "")
         if session is None or not sent or not secrets.compare_digest(sent, session.csrf):
             raise ForbiddenError(
-                "this form did not come from your console session (CSRF token missing or wrong)",
+                T("this form did not come from your console session (CSRF token missing or wrong)"),
                 code="csrf",
-                hint="reload the page and try again",
+                hint=T("reload the page and try again"),
             )
 
-    Op = Depends(operator)
+    # Each route declares the action it performs (parley.directory.policy).
+    Read = Depends(Acting(Action.READ, operator))
+    Send = Depends(Acting(Action.SEND, operator))
+    Acknowledge = Depends(Acting(Action.ACKNOWLEDGE, operator))
+    Verify = Depends(Acting(Action.VERIFY, operator))
+    Own = Depends(Acting(Action.SELF, operator))
+    # Log-in and log-out act on the session the request carries, guarded by CSRF tokens.
+    public = [Depends(Declared(Action.PUBLIC))]
 
     # --- log-in ------------------------------------------------------------------------
     def login_page(request: Request, error: str = "", status: int = 200, username: str = "") -> Response:
@@ -334,32 +379,37 @@ def mount_console(app: FastAPI, service: Service) -> None:
         resp.set_cookie(LOGIN_CSRF_COOKIE, token, secure=True, httponly=True, samesite="strict", path="/")
         return resp
 
-    @router.get("/login")
+    @router.get("/login", dependencies=public)
     async def login_form(request: Request) -> Response:
         if isinstance(getattr(request.state, "operator", None), Operator):
             return RedirectResponse("/console/", status_code=303)
         return login_page(request)
 
-    @router.post("/login")
+    @router.post("/login", dependencies=public)
     async def login(request: Request) -> Response:
         form = await _form(request)
         expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         sent = _first(form, "csrf")
         if not expected or not secrets.compare_digest(sent, expected):
             raise ForbiddenError(
-                "this log-in form has expired (CSRF token missing or wrong)",
+                T("this log-in form has expired (CSRF token missing or wrong)"),
                 code="csrf",
-                hint="reload the log-in page and try again",
+                hint=T("reload the log-in page and try again"),
             )
         username = _first(form, "username").strip()
+        password = _first(form, "password")
         p = page(request)
         try:
-            token, session, op = await service.db(
-                sessions.do_log_in, node, username, _first(form, "password"), _client(request)
-            )
+            sessions.require_credentials(username, password)
+            # The place is taken before the attempt is counted: a log-in refused as busy
+            # was never checked, so it costs the person nothing against the brake.
+            async with gate.admit():
+                attempt = await service.db(sessions.begin_log_in, node, username, _client(request))
+                right = await gate.check(attempt.password_hash, password)
+                token, session, op = await service.db(sessions.finish_log_in, node, attempt, right)
         except sessions.TooManyAttempts as exc:
             await audit(username or "-", "login_refused", {"reason": exc.code, "address": _client(request)})
-            return login_page(request, p.t("login.locked", hint=exc.hint), 429, username)
+            return login_page(request, p.t("login.locked", hint=render(exc.hint_text, p.lang)), 429, username)
         except (AuthError, UsageError):
             await audit(username or "-", "login_failed", {"address": _client(request)})
             return login_page(request, p.t("login.wrong"), 401, username)
@@ -374,14 +424,14 @@ def mount_console(app: FastAPI, service: Service) -> None:
         _set_session_cookie(resp, token, session)
         return resp
 
-    @router.get("/login/totp")
+    @router.get("/login/totp", dependencies=public)
     async def totp_form(request: Request) -> Response:
         session: Session | None = getattr(request.state, "console_session", None)
         if session is None or session.stage != "totp":
             return RedirectResponse("/console/login", status_code=303)
         return page(request).render("totp.html", error="", next=_safe_next(request.query_params.get("next")))
 
-    @router.post("/login/totp")
+    @router.post("/login/totp", dependencies=public)
     async def totp(request: Request) -> Response:
         form = await _form(request)
         await check_csrf(request, form)
@@ -393,7 +443,10 @@ def mount_console(app: FastAPI, service: Service) -> None:
             )
         except sessions.TooManyAttempts as exc:
             return p.render(
-                "totp.html", status=429, error=p.t("login.locked", hint=exc.hint), next="/console/"
+                "totp.html",
+                status=429,
+                error=p.t("login.locked", hint=render(exc.hint_text, p.lang)),
+                next="/console/",
             )
         except AuthError:
             pending: Session | None = getattr(request.state, "console_session", None)
@@ -409,7 +462,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
         _set_session_cookie(resp, new_token, session)
         return resp
 
-    @router.post("/logout")
+    @router.post("/logout", dependencies=public)
     async def logout(request: Request) -> Response:
         form = await _form(request)
         await check_csrf(request, form)
@@ -426,15 +479,22 @@ def mount_console(app: FastAPI, service: Service) -> None:
     from parley.console import views
 
     @router.get("/")
-    async def dashboard(request: Request, op: Operator = Op) -> Response:
+    async def dashboard(request: Request, op: Operator = Read) -> Response:
         data = await service.db(views.dashboard, node, op)
-        return page(request, op).render(
-            "dashboard.html", d=data, fragment=bool(request.headers.get("hx-request"))
+        from parley.console.watch_views import on_watch_now  # who is on watch (docs/watch.md)
+
+        data["watch"] = await service.db(on_watch_now, node, op)
+        p = page(request, op)
+        return p.render(
+            "dashboard.html",
+            d=data,
+            facts=views.status_facts(data["extra"], p.lang, p.when),
+            fragment=bool(request.headers.get("hx-request")),
         )
 
     @router.get("/events")
-    async def events(request: Request, op: Operator = Op) -> Response:
-        allowed = {c.id for c in await service.db(views.visible_channels, node, op)}
+    async def events(request: Request, op: Operator = Read) -> Response:
+        allowed = {c.id for c in await service.db(visible_channels, node, op)}
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         service.listeners.add(queue)
 
@@ -464,34 +524,29 @@ def mount_console(app: FastAPI, service: Service) -> None:
         )
 
     # --- inbox and messages ---------------------------------------------------------------
-    @router.get("/inbox")
-    async def inbox(request: Request, op: Operator = Op) -> Response:
-        box = request.query_params.get("box", "in")
-        channel = request.query_params.get("channel") or None
-        rows = await service.db(views.messages, node, op, outgoing=box == "out", channel=channel)
-        chans = await service.db(views.visible_channels, node, op)
-        return page(request, op).render(
-            "inbox.html",
-            rows=rows,
-            box="out" if box == "out" else "in",
-            channel=channel,
-            channels=[(c.id, c.charter.name_in(op.lang)) for c in chans],
-            fragment=bool(request.headers.get("hx-request")),
-        )
+    # The inbox (paged search, bulk acknowledgment) is parley.console.inbox_routes.
 
     @router.get("/messages/{message_id}")
-    async def message(request: Request, message_id: str, op: Operator = Op) -> Response:
+    async def message(request: Request, message_id: str, op: Operator = Read) -> Response:
         data = await service.db(views.message_page, node, op, message_id)
+        from parley.console.escalation_view import pages_shown  # after message_page's visibility check
+
+        shown = await service.db(pages_shown, node, message_id, op.lang)
+        from parley.console.thread_view import thread_panel  # after the visibility check too
+
+        thread = await service.db(thread_panel, node, op, message_id)
         return page(request, op).render(
             "message.html",
             m=data,
+            pages=shown,
+            thread=thread,
             confirm=request.query_params.get("confirm") == "ack",
             sent=request.query_params.get("sent") == "1",
             fragment=bool(request.headers.get("hx-request")),
         )
 
     @router.post("/messages/{message_id}/ack")
-    async def acknowledge(request: Request, message_id: str, op: Operator = Op) -> Response:
+    async def acknowledge(request: Request, message_id: str, op: Operator = Acknowledge) -> Response:
         from parley.messaging.acknowledge import do_acknowledge
 
         form = await _form(request)
@@ -499,7 +554,9 @@ def mount_console(app: FastAPI, service: Service) -> None:
         data = await service.db(views.message_page, node, op, message_id)  # visibility check
         desk = _first(form, "desk") or None
         if desk is not None and desk not in data["desks"]:
-            raise ForbiddenError(f"{op.username} may not acknowledge for desk {desk!r}")
+            raise ForbiddenError(
+                T("{op_username} may not acknowledge for desk {desk!r}", op_username=op.username, desk=desk)
+            )
         env = await service.db(do_acknowledge, node, message_id, op, desk)
         service.on_sent([env])
         await audit(op.username, "acknowledge", {"id": message_id, "ack": env.id, "via": "console"})
@@ -507,12 +564,12 @@ def mount_console(app: FastAPI, service: Service) -> None:
 
     # --- compose ---------------------------------------------------------------------------
     @router.get("/compose")
-    async def compose_start(request: Request, op: Operator = Op) -> Response:
+    async def compose_start(request: Request, op: Operator = Read) -> Response:
         form = {k: request.query_params.getlist(k) for k in request.query_params}
         return await compose_page(request, op, form)
 
     @router.post("/compose")
-    async def compose(request: Request, op: Operator = Op) -> Response:
+    async def compose(request: Request, op: Operator = Send) -> Response:
         form = await _form(request)
         await check_csrf(request, form)
         action = _first(form, "action")
@@ -526,15 +583,18 @@ def mount_console(app: FastAPI, service: Service) -> None:
         return await compose_page(request, op, form)
 
     async def compose_context(op: Operator, form: FormData) -> dict[str, Any]:
-        chans = [
-            c for c in await service.db(views.visible_channels, node, op) if views.sending_desks(node, op, c)
-        ]
+        chans = [c for c in await service.db(visible_channels, node, op) if views.sending_desks(node, op, c)]
         channel_id = _first(form, "_channel") or (chans[0].id if len(chans) == 1 else "")
         channel = next((c for c in chans if c.id == channel_id), None)
         types = [t for t in channel.charter.types] if channel else []
         type_name = _first(form, "_type") if _first(form, "_type") in types else ""
         desks = views.sending_desks(node, op, channel) if channel else []
+        from parley.console.thread_view import reply_fields
+
+        reply_to, refs = reply_fields(form)
         return {
+            "reply_to": reply_to,
+            "refs": refs,
             "channels": [(c.id, c.charter.name_in(op.lang)) for c in chans],
             "channel": channel,
             "types": types,
@@ -575,10 +635,14 @@ def mount_console(app: FastAPI, service: Service) -> None:
 
         ctx = await compose_context(op, form)
         if ctx["read_only"]:
-            raise ForbiddenError(f"{op.username} may not send on any channel (read-only role)")
+            raise ForbiddenError(
+                T("{op_username} may not send on any channel (read-only role)", op_username=op.username)
+            )
         channel = ctx["channel"]
         if channel is None or not ctx["type_name"]:
-            raise UsageError("choose a channel and a message type first", hint="start again from Compose")
+            raise UsageError(
+                T("choose a channel and a message type first"), hint=T("start again from Compose")
+            )
         p = page(request, op)
         builder = FormBuilder(ctx["type_name"], p.cat)
         body, problems = builder.body(form)
@@ -586,10 +650,19 @@ def mount_console(app: FastAPI, service: Service) -> None:
             channel.check_allows(ctx["type_name"])
             validate_body(ctx["type_name"], latest_version(ctx["type_name"]), body, lang=op.lang)
         except ValidationError as exc:
-            return await compose_page(request, op, form, problems + list(exc.problems), status=422)
+            return await compose_page(request, op, form, problems + exc.rendered(op.lang), status=422)
         if problems:
             return await compose_page(request, op, form, problems, status=422)
-        draft = Draft(channel.id, ctx["desk"], ctx["type_name"], ctx["precedence"], ctx["status"], body)
+        draft = Draft(
+            channel.id,
+            ctx["desk"],
+            ctx["type_name"],
+            ctx["precedence"],
+            ctx["status"],
+            body,
+            ctx["refs"],
+            reply_to=ctx["reply_to"],
+        )
         if not send:
             envelope = {
                 "type": draft.type,
@@ -601,13 +674,13 @@ def mount_console(app: FastAPI, service: Service) -> None:
                 "sender": {"node": node.name, "desk": draft.desk},
             }
             langs = [lg for lg in channel.charter.data.get("languages", []) if lg in LANGS and lg != op.lang]
-            previews = await service.db(_previews, envelope, langs or [op.lang])
+            previews = await service.db(_previews, envelope, langs or [op.lang], op.lang)
             hidden = [(k, v) for k, vs in form.items() if k not in ("csrf", "action") for v in vs]
             return p.render("preview.html", c=ctx, previews=previews, hidden=hidden)
         try:
             env = await service.db(do_send_message, node, draft, lang=op.lang, acting_for=op)
         except ValidationError as exc:
-            return await compose_page(request, op, form, list(exc.problems), status=422)
+            return await compose_page(request, op, form, exc.rendered(op.lang), status=422)
         service.on_sent([env])
         await audit(
             op.username,
@@ -618,27 +691,27 @@ def mount_console(app: FastAPI, service: Service) -> None:
 
     # --- incidents, meetings, channels, record ------------------------------------------------
     @router.get("/incidents")
-    async def incidents(request: Request, op: Operator = Op) -> Response:
+    async def incidents(request: Request, op: Operator = Read) -> Response:
         data = await service.db(views.incidents, node, op)
         return page(request, op).render("incidents.html", d=data, geojson=script_json(data["geojson"]))
 
     @router.get("/meetings")
-    async def meetings(request: Request, op: Operator = Op) -> Response:
+    async def meetings(request: Request, op: Operator = Read) -> Response:
         data = await service.db(views.meetings, node, op)
         return page(request, op).render("meetings.html", d=data)
 
     @router.get("/channels")
-    async def channels(request: Request, op: Operator = Op) -> Response:
+    async def channels(request: Request, op: Operator = Read) -> Response:
         data = await service.db(views.channels, node, op)
         return page(request, op).render("channels.html", chans=data)
 
     @router.get("/record")
-    async def record(request: Request, op: Operator = Op) -> Response:
+    async def record(request: Request, op: Operator = Read) -> Response:
         data = await service.db(views.record, node)
         return page(request, op).render("record.html", r=data, result=None)
 
     @router.post("/meetings/sign")
-    async def sign_protocol(request: Request, op: Operator = Op) -> Response:
+    async def sign_protocol(request: Request, op: Operator = Send) -> Response:
         """Sign the latest protocol draft of a meeting, for a member desk of this node."""
         from parley.workflows.meetings import do_sign_protocol
 
@@ -646,14 +719,21 @@ def mount_console(app: FastAPI, service: Service) -> None:
         await check_csrf(request, form)
         channel_id = _first(form, "channel")
         meeting_id = _first(form, "meeting")
-        channel = next(
-            (c for c in await service.db(views.visible_channels, node, op) if c.id == channel_id), None
-        )
-        if channel is None:
-            raise ForbiddenError(f"{op.username} cannot see channel {channel_id!r}")
+        channel = next((c for c in await service.db(visible_channels, node, op) if c.id == channel_id), None)
+        if channel is None:  # not visible answers as not there (parley.directory.policy)
+            raise NotFoundError(
+                T("unknown channel {channel_id!r}", channel_id=channel_id),
+                hint=T("pick a meeting from the list"),
+            )
         desks = views.sending_desks(node, op, channel)
         if not desks:
-            raise ForbiddenError(f"{op.username} may not sign for a desk of {channel_id!r}")
+            raise ForbiddenError(
+                T(
+                    "{op_username} may not sign for a desk of {channel_id!r}",
+                    op_username=op.username,
+                    channel_id=channel_id,
+                )
+            )
         env = await service.db(
             do_sign_protocol, node, meeting_id, channel=channel_id, desk=desks[0], acting_for=op
         )
@@ -664,7 +744,7 @@ def mount_console(app: FastAPI, service: Service) -> None:
         return RedirectResponse("/console/meetings", status_code=303)
 
     @router.post("/record/verify")
-    async def verify(request: Request, op: Operator = Op) -> Response:
+    async def verify(request: Request, op: Operator = Verify) -> Response:
         form = await _form(request)
         await check_csrf(request, form)
         result = await service.db(views.verify_record, node)
@@ -676,31 +756,59 @@ def mount_console(app: FastAPI, service: Service) -> None:
 
     # --- settings ------------------------------------------------------------------------------
     @router.get("/settings")
-    async def settings(request: Request, op: Operator = Op) -> Response:
-        return page(request, op).render("settings.html", saved=request.query_params.get("saved") == "1")
+    async def settings(request: Request, op: Operator = Own) -> Response:
+        from parley.console.alerts import notifies
+
+        notify = await service.db(notifies, node, op)  # desktop notices (console/alerts.py)
+        saved = request.query_params.get("saved") == "1"
+        return page(request, op).render("settings.html", saved=saved, notify=notify, zones=zone_choices())
 
     @router.post("/settings")
-    async def save_settings(request: Request, op: Operator = Op) -> Response:
+    async def save_settings(request: Request, op: Operator = Own) -> Response:
         from parley.directory.operators import set_language
 
         form = await _form(request)
         await check_csrf(request, form)
         lang = _first(form, "lang")
+        zone = _first(form, "time_zone").strip()[: MAX_ZONE_NAME + 1] or None
+        if zone is not None and not is_zone(zone):  # refused before anything is saved
+            from parley.console.alerts import notifies
+
+            notify = await service.db(notifies, node, op)
+            return page(request, op).render(
+                "settings.html", 400, saved=False, notify=notify, zones=zone_choices(), zone_value=zone
+            )
         await service.db(set_language, node, op.username, lang)
         await audit(op.username, "set_language", {"lang": lang})
+        if zone is not None and zone != getattr(request.state, "time_zone", None):
+            await service.db(set_time_zone, node, op.username, zone)
+            await audit(op.username, "set_time_zone", {"time_zone": zone})
         return RedirectResponse("/console/settings?saved=1", status_code=303)
 
-    app.include_router(router)
+    from parley.console.inbox_routes import inbox_routes  # before router: it owns /console/inbox
 
-    @app.get("/", include_in_schema=False)
+    app.include_router(inbox_routes(service, operator, page, _form, check_csrf, ConsoleRoute))
+    app.include_router(router)
+    from parley.console.alert_routes import alert_routes  # the alert bar (docs/watch.md)
+
+    app.include_router(alert_routes(service, operator, page, _form, check_csrf, _safe_next, ConsoleRoute))
+    from parley.console.watch_routes import watch_routes  # rosters and handovers (docs/watch.md)
+
+    app.include_router(watch_routes(service, operator, page, _form, check_csrf, ConsoleRoute))
+    from parley.console.incident_routes import incident_routes  # one page per incident
+
+    app.include_router(incident_routes(service, operator, page, _form, check_csrf, ConsoleRoute, script_json))
+
+    @app.get("/", include_in_schema=False, dependencies=public)
     async def root() -> RedirectResponse:
         return RedirectResponse("/console/", status_code=307)
 
-    @app.get("/console", include_in_schema=False)
+    @app.get("/console", include_in_schema=False, dependencies=public)
     async def console_root() -> RedirectResponse:
         return RedirectResponse("/console/", status_code=307)
 
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")
+    declare(app.routes[-1], Action.PUBLIC)
     app.add_middleware(ConsoleSessionMiddleware, service=service)
     app.add_middleware(SecurityHeadersMiddleware)
 
@@ -731,12 +839,14 @@ def script_json(value: Any) -> Markup:
     return Markup(text)  # noqa: S704 (escaped above for this context)
 
 
-def _previews(envelope: Mapping[str, Any], langs: list[str]) -> list[tuple[str, str, str]]:
-    """The draft rendered as each other side will read it: (lang, language name, HTML)."""
-    from parley.formats.render import render, render_html
+def _previews(envelope: Mapping[str, Any], langs: list[str], reader: str) -> list[tuple[str, str, str]]:
+    """The draft rendered as each other side will read it: (lang, the language's name in the
+    reader's language, HTML)."""
+    from parley.formats.render import render as render_envelope
+    from parley.formats.render import render_html
 
+    names = load_catalogue(reader)
     out = []
     for lang in langs:
-        cat = load_catalogue(lang)
-        out.append((lang, cat.get("meta.name"), render_html(render(envelope, lang))))
+        out.append((lang, names.get(f"lang.{lang}"), render_html(render_envelope(envelope, lang))))
     return out

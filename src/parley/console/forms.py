@@ -7,9 +7,10 @@ back rebuilds the body without a second description of each message type. Labels
 values come from the same catalogue keys the renderer uses.
 
 Values are converted only as far as the browser cannot (numbers with a decimal comma, UTC
-times from ``datetime-local`` inputs, lines of corners for an area); anything that does not
-convert is passed on as typed, so the schema itself says what is wrong, in the operator's
-language.
+times from ``datetime-local`` inputs, lines of corners for an area, positions typed as shown
+in degrees and minutes or in decimal degrees, see :mod:`parley.formats.geo`); anything else
+that does not convert is passed on as typed, so the schema itself says what is wrong, in the
+operator's language. Numeric labels carry their unit (``Speed (kn)``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from parley.formats.catalogue import Catalogue
+from parley.formats.geo import PositionSyntaxError, looks_like_position, parse_coordinate, parse_position
 from parley.formats.problems import pointer
 from parley.formats.registry import walker as schema_walker
+from parley.formats.units import field_unit, unit_symbol
 from parley.formats.walk import Node, SchemaWalker
 
 LANGUAGES = ("nb", "ru", "en")
@@ -140,6 +143,10 @@ class FormBuilder:
                 )
                 for c in ("lat", "lon")
             ]
+            for c in f.children:
+                # Typed as shown (71°31.2′N) as well as in decimal degrees: a text input.
+                c.widget, c.minimum, c.maximum = "text", None, None
+                c.hint = self.cat.get(f"console.compose.position.hint_{c.name.rsplit('/', 1)[-1]}")
             return f
         if kind == "area":
             f.widget = "area"
@@ -192,6 +199,9 @@ class FormBuilder:
             f.options = [("true", self.cat.get("ui.yes")), ("false", self.cat.get("ui.no"))]
         elif types == ("integer",) or types == ("number",):
             f.widget = "integer" if types == ("integer",) else "number"
+            unit = field_unit(str(path[-1]) if path else None, node.schema)
+            if unit is not None:
+                f.label = f"{label} ({unit_symbol(unit, self.cat.lang)})"
             f.minimum = node.schema.get("minimum", node.schema.get("exclusiveMinimum"))
             f.maximum = node.schema.get("maximum", node.schema.get("exclusiveMaximum"))
             if node.kind == "count":
@@ -287,7 +297,7 @@ class FormBuilder:
         name = pointer(path)
         kind = node.kind
         if kind == "position":
-            return self._parse_object(node, path, form, problems, required=required)
+            return self._parse_position(path, form, problems)
         if kind == "area":
             return self._parse_area(name, form, problems)
         if "object" in node.types and node.properties:
@@ -334,6 +344,36 @@ class FormBuilder:
             return int(number) if number.is_integer() and "." not in raw and "," not in raw else number
         return raw
 
+    def _parse_position(
+        self, path: tuple[str | int, ...], form: FormData, problems: list[tuple[str, str]]
+    ) -> dict[str, Any] | None:
+        names = {axis: pointer((*path, axis)) for axis in ("lat", "lon")}
+        raw = {axis: _first(form, name) for axis, name in names.items()}
+        if not raw["lat"] and not raw["lon"]:
+            return None
+        if raw["lat"] and not raw["lon"] and looks_like_position(raw["lat"]):
+            try:  # the whole position typed into the first field, as it is shown
+                lat, lon = parse_position(raw["lat"])
+            except PositionSyntaxError as exc:
+                problems.append((names["lat"], self._position_problem(exc, raw["lat"])))
+                return {"lat": 0.0, "lon": 0.0}  # stands in until the problem is fixed
+            return {"lat": lat, "lon": lon}
+        out: dict[str, Any] = {}
+        for axis, text in raw.items():
+            if not text:
+                continue  # the schema says it is required, in the operator's language
+            try:
+                out[axis] = parse_coordinate(text, is_lat=axis == "lat")
+            except PositionSyntaxError as exc:
+                problems.append((names[axis], self._position_problem(exc, text)))
+                # A stand-in the schema accepts, so the field shows one problem, not two;
+                # the problem above stops the message from being sent.
+                out[axis] = 0.0
+        return out
+
+    def _position_problem(self, exc: PositionSyntaxError, text: str) -> str:
+        return self.cat.get(f"console.compose.position.{exc.reason}", text=text[:40])
+
     def _parse_area(self, name: str, form: FormData, problems: list[tuple[str, str]]) -> Any:
         text = _first(form, pointer((*name.strip("/").split("/"), "polygon")))
         if not text:
@@ -343,13 +383,11 @@ class FormBuilder:
             line = line.strip()
             if not line:
                 continue
-            parts = [p for p in re.split(r"[\s,]+", line) if p]
             try:
-                lat, lon = (float(p) for p in parts)
-            except ValueError:
-                problems.append(
-                    (f"{name}/polygon", self.cat.get("console.compose.bad_corner", n=n, line=line))
-                )
+                lat, lon = parse_position(line)
+            except PositionSyntaxError:
+                message = self.cat.get("console.compose.bad_corner", n=n, line=line[:40])
+                problems.append((f"{name}/polygon", message))
                 return None
             corners.append({"lat": lat, "lon": lon})
         return {"polygon": corners}

@@ -2,56 +2,54 @@
 
 Each function runs synchronously on the node's database (the web layer calls it through
 ``Service.db``) and returns plain dicts for the templates. What an operator sees is limited
-to the channels one of their desks is a member of (admins see every channel), following the
-roles of :mod:`parley.directory.operators`.
+to the channels one of their desks is a member of (admins see every channel): the same
+authorization policy as the operator API's, :mod:`parley.directory.policy`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from markupsafe import Markup
 from sqlalchemy import select
 
+from parley.channels.charter import duration_in, language_names
 from parley.channels.registry import Channel, get_channel_txn, list_channels_txn
 from parley.channels.status import history_txn
 from parley.clock import format_time
+from parley.console.timefmt import when_for_reader
 from parley.directory.operators import Operator
+from parley.directory.parties import party_name
+from parley.directory.policy import Action, acting_desks, sees_channel, status_for, visible_channels
 from parley.errors import NotFoundError, ParleyError
 from parley.formats.catalogue import load_catalogue
 from parley.formats.exports import to_feature_collection
-from parley.formats.render import format_utc_time, render, render_html
+from parley.formats.render import render as render_envelope
+from parley.formats.render import render_html
+from parley.formats.summary import Summary
+from parley.formats.texts import T, Text, render
 from parley.messaging.views import list_messages, message_detail
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
-from parley.status import node_status
+from parley.status import alarms_in, node_status
 from parley.storage.tables import acknowledgments, envelopes
 
 INCIDENT_TYPES = ("incident-at-sea", "border-incident")
 
 
-def sees_channel(node: Node, op: Operator, channel: Channel) -> bool:
-    return op.is_admin or any(d in op.roles for d in channel.charter.desks_of(node.name))
-
-
-def visible_channels(node: Node, op: Operator) -> list[Channel]:
-    with node.reader.connect() as conn:
-        return [c for c in list_channels_txn(conn) if sees_channel(node, op, c)]
-
-
 def sending_desks(node: Node, op: Operator, channel: Channel) -> list[str]:
     """The desks ``op`` may send and acknowledge for on ``channel`` (none for auditors)."""
-    return [d for d in channel.charter.desks_of(node.name) if op.can_act_on(d)]
+    return acting_desks(channel.charter.desks_of(node.name), op, Action.SEND)
 
 
 def when(text: str | None, lang: str) -> str:
-    """A wire time as the operator reads it (their zone, UTC alongside), or a dash."""
+    """A wire time as the operator reads it (UTC, their zone alongside), or a dash."""
     if not text:
         return "–"
     try:
-        return format_utc_time(text, load_catalogue(lang))
+        return when_for_reader(text, lang)  # parley.console.timefmt: one format everywhere
     except ValueError:
         return text
 
@@ -64,7 +62,7 @@ def _titles(node: Node, ids: Sequence[str], lang: str) -> dict[str, str]:
     out = {}
     for r in rows:
         try:
-            out[r.id] = render(SignedEnvelope.from_bytes(r.raw).envelope, lang).title
+            out[r.id] = render_envelope(SignedEnvelope.from_bytes(r.raw).envelope, lang).title
         except Exception:  # a title must never hide the message from the list
             out[r.id] = ""
     return out
@@ -76,12 +74,21 @@ def messages(
     """Inbox or sent list with titles in the operator's language and deadline state."""
     allowed = {c.id for c in visible_channels(node, op)}
     if channel is not None and channel not in allowed:
-        raise NotFoundError(f"unknown channel {channel!r}", hint="pick a channel from the list")
-    rows = [m for m in list_messages(node, outgoing, channel, limit) if m["channel"] in allowed]
+        raise NotFoundError(
+            T("unknown channel {channel!r}", channel=channel), hint=T("pick a channel from the list")
+        )
+    rows = list_messages(node, outgoing, channel, limit, op)
     titles = _titles(node, [m["id"] for m in rows], op.lang)
+    from parley.console.inbox_view import summaries_of
+
+    summaries = summaries_of(node, [m["id"] for m in rows], op.lang)
+    names = {c.id: c.charter.name_in(op.lang) for c in visible_channels(node, op)}
     now = format_time(node.clock.now())
     for m in rows:
         m["title"] = titles.get(m["id"]) or m["type"]
+        line = summaries.get(m["id"]) or Summary(((str(m["title"]), ""),))
+        m["summary"], m["summary_label"] = line, line.label(op.lang)
+        m["channel_name"] = names.get(m["channel"], m["channel"])
         m["created_text"] = when(m["created"], op.lang)
         m["due_text"] = when(m["due_at"], op.lang) if m["due_at"] else ""
         m["overdue"] = bool(m["due_at"] and not m["acknowledged_by"] and m["due_at"] <= now)
@@ -90,7 +97,7 @@ def messages(
 
 
 def dashboard(node: Node, op: Operator) -> dict[str, Any]:
-    st = node_status(node)
+    st = status_for(node, op, node_status(node))  # alarms and meetings of her channels only
     allowed = {c.id for c in visible_channels(node, op)}
     with node.reader.connect() as conn:
         names = {c.id: c.charter.name_in(op.lang) for c in list_channels_txn(conn)}
@@ -114,9 +121,9 @@ def dashboard(node: Node, op: Operator) -> dict[str, Any]:
     }
     return {
         "node": st["node"],
-        "party": st["party"],
+        "party": party_name(str(st["party"] or ""), op.lang),
         "now": format_time(node.clock.now()),
-        "alarms": st["alarms"],
+        "alarms": alarms_in(node, st["alarms"], op.lang),
         "overdue": overdue,
         "channels": chans,
         "peers": st["peers"],
@@ -133,7 +140,7 @@ def message_page(node: Node, op: Operator, message_id: str) -> dict[str, Any]:
         channel = get_channel_txn(conn, env["channel"])
     if not sees_channel(node, op, channel):
         # Not "forbidden": whether the message exists is itself not this operator's to know.
-        raise NotFoundError(f"no message {message_id}", hint="see the inbox")
+        raise NotFoundError(T("no message {message_id}", message_id=message_id), hint=T("see the inbox"))
     rendered = _html(env, op.lang)
     # The original: the message in its author's language (that of its free text), when
     # that is not the reader's, plus the signed bytes themselves.
@@ -167,11 +174,36 @@ def message_page(node: Node, op: Operator, message_id: str) -> dict[str, Any]:
     }
 
 
+def _ack_html(env: Mapping[str, Any], lang: str) -> str:
+    """An acknowledgment has no form of its own to render: a sentence says what it confirms."""
+    raw = env.get("body")
+    body: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+    marker = "\x00message\x00"
+    said = render(
+        T(
+            "{operator} acknowledged message {message} for desk {desk}: it has been read and taken in hand.",
+            operator=str(body.get("operator", "?")),
+            desk=str(body.get("desk", "?")),
+            message=marker,
+        ),
+        lang,
+    )
+    message = str(body.get("message", ""))
+    link = Markup('<a href="/console/messages/{0}">{0}</a>').format(message) if message else "?"
+    head, _, tail = said.partition(marker)
+    note = render(
+        T("An acknowledgment has no content of its own: it is sent from the message it answers."), lang
+    )
+    return str(Markup("<p>{}{}{}</p><p class='muted'>{}</p>").format(head, link, tail, note))
+
+
 def _html(env: Mapping[str, Any], lang: str) -> str:
+    if env.get("type") == "acknowledgment":
+        return _ack_html(env, lang)
     try:
-        return render_html(render(env, lang))
+        return render_html(render_envelope(env, lang))
     except ParleyError as exc:
-        return str(Markup("<p class='error'>{}</p>").format(exc.message))
+        return str(Markup("<p class='error'>{}</p>").format(exc.one_line(lang)))
 
 
 def _author_language(env: Mapping[str, Any]) -> str | None:
@@ -236,7 +268,7 @@ def incidents(node: Node, op: Operator) -> dict[str, Any]:
         rows.append(
             {
                 "id": env["id"],
-                "title": render(env, op.lang).title,
+                "title": render_envelope(env, op.lang).title,
                 "type": env["type"],
                 "precedence": env["precedence"],
                 "status": env["status"],
@@ -282,15 +314,22 @@ def meetings(node: Node, op: Operator) -> dict[str, Any]:
                 "agenda": [
                     {
                         "item_id": a.get("item_id"),
-                        "topic": a.get("topic"),
+                        # The charter's (or the catalogue's) label, never the topic code.
+                        "topic": channel.charter.topic_label(str(a.get("topic", "")), op.lang),
                         "title": (a.get("title") or {}).get("text", ""),
+                        # The proposer's own words, in their language (marked on the page).
+                        "title_lang": str((a.get("title") or {}).get("lang", "")),
                     }
                     for a in proposal.get("agenda", [])
                 ],
                 "protocol_id": protocol["id"] if protocol else None,
                 "held_text": when(st.held_at, op.lang) if st.held_at else "",
                 "decisions": [
-                    (d.get("item_id"), (d.get("text") or {}).get("text", ""))
+                    (
+                        d.get("item_id"),
+                        (d.get("text") or {}).get("text", ""),
+                        str((d.get("text") or {}).get("lang", "")),
+                    )
                     for d in (protocol["body"].get("decisions", []) if protocol else [])
                 ],
                 "signatures": [
@@ -336,13 +375,14 @@ def _channel_json(node: Node, op: Operator, c: Channel, history: Sequence[Any]) 
         "status": c.status,
         "exempt_types": c.exempt_types,
         "hash": c.charter.hash,
-        "basis": data.get("basis", {}),
+        # Name, basis and topics in the reader's language (a missing one marked as such).
+        "basis": {"agreement": c.charter.agreement_in(op.lang), "date": c.charter.basis_date_in(op.lang)},
         "members": c.charter.members,
         "types": c.charter.types,
-        "topics": data.get("topics", []),
-        "languages": data.get("languages", []),
-        "deadlines": data.get("deadlines_s", {}),
-        "link_test_interval_s": data.get("link_test_interval_s"),
+        "topics": c.charter.topic_labels_in(op.lang),
+        "languages": language_names(c.charter.languages, op.lang),
+        "deadlines": {pr: duration_in(s, op.lang) for pr, s in data.get("deadlines_s", {}).items()},
+        "link_test_interval": duration_in(c.charter.link_test_interval_s, op.lang),
         "cadence": data.get("cadence", []),
         "signatures": sorted(c.document.signatures),
         "history": [
@@ -409,7 +449,7 @@ def record(node: Node, limit: int = 5) -> dict[str, Any]:
     }
 
 
-def _checkpoints_hold(node: Node) -> list[str]:
+def _checkpoints_hold(node: Node) -> list[Text]:
     """Every checkpoint this node signed must still match its log at that size."""
     from parley.record import log
     from parley.record.witness_tables import record_checkpoints
@@ -419,7 +459,7 @@ def _checkpoints_hold(node: Node) -> list[str]:
         size = log.size(conn)
         for r in conn.execute(select(record_checkpoints.c.size, record_checkpoints.c.root)):
             if r.size > size or log.root(conn, int(r.size)) != bytes(r.root):
-                bad.append(f"checkpoint of size {r.size} no longer matches the log")
+                bad.append(T("checkpoint of size {size} no longer matches the record", size=int(r.size)))
     return bad
 
 
@@ -430,10 +470,10 @@ def verify_record(node: Node) -> dict[str, Any]:
     try:
         report = verify_store(node)
     except ParleyError as exc:
-        return {"ok": False, "error": exc.one_line()}
+        return {"ok": False, "errors": [exc.text]}
     bad = _checkpoints_hold(node)
     if bad:
-        return {"ok": False, "error": "; ".join(bad)}
+        return {"ok": False, "errors": bad}
     rec = record(node)
     return {
         "ok": True,
@@ -442,3 +482,85 @@ def verify_record(node: Node) -> dict[str, Any]:
         "receipts": report.receipts,
         **rec,
     }
+
+
+def status_facts(
+    extra: Mapping[str, Any], lang: str, when_: Callable[[str | None], str]
+) -> list[tuple[str, list[str]]]:
+    """The node's further status (the record, overdue meetings, links not up, the server) as
+    (label, lines) in the reader's language: what the dashboard shows under its tables."""
+    from parley.console import counts
+
+    cat = load_catalogue(lang)
+    out: list[tuple[str, list[str]]] = []
+    rec = extra.get("record")
+    if isinstance(rec, Mapping):
+        lines = [render(counts.entries(int(rec.get("log_size") or 0)), lang)]
+        for c in rec.get("cosignatures") or ():
+            lines.append(
+                render(
+                    T(
+                        "{peer} has cosigned {entries} ({behind})",
+                        peer=c["peer"],
+                        entries=counts.entries(int(c["size"])),
+                        behind=counts.behind(int(c["behind"])),
+                    ),
+                    lang,
+                )
+            )
+        for peer, seen in sorted((rec.get("witnessing") or {}).items()):
+            size = seen.get("size") if isinstance(seen, Mapping) else None
+            at = when_(seen.get("at")) if isinstance(seen, Mapping) and seen.get("at") else "–"
+            lines.append(
+                render(
+                    T(
+                        "we witnessed the record of {peer}: {entries}, {at}",
+                        peer=peer,
+                        entries=counts.entries(int(size or 0)),
+                        at=at,
+                    ),
+                    lang,
+                )
+            )
+        out.append((cat.get("console.dash.record"), lines))
+    overdue = extra.get("meetings_overdue") or []
+    if overdue:
+        lines = []
+        for m in overdue:
+            kind_key = f"console.cadence.{m.get('kind')}"
+            level_key = f"enum.meeting-proposal.level.{m.get('level')}"
+            lines.append(
+                render(
+                    T(
+                        "{kind} ({level}) on {channel}: due {due}, {late}",
+                        kind=cat.get(kind_key) if cat.has(kind_key) else str(m.get("kind")),
+                        level=cat.get(level_key) if cat.has(level_key) else str(m.get("level")),
+                        channel=str(m.get("channel")),
+                        due=when_(m.get("due")),
+                        late=counts.days_late(int(m.get("days_overdue") or 0)),
+                    ),
+                    lang,
+                )
+            )
+        out.append((cat.get("console.dash.meetings_overdue"), lines))
+    links = extra.get("links_not_up") or []
+    if links:
+        lines = [
+            render(
+                T(
+                    "{channel}, link to {peer}: {state}",
+                    channel=str(link["channel"]),
+                    peer=str(link["peer"]),
+                    state=cat.get(f"console.link.{link['link']}"),
+                ),
+                lang,
+            )
+            for link in links
+        ]
+        out.append((cat.get("console.dash.links_not_up"), lines))
+    serving = extra.get("serving")
+    if isinstance(serving, Mapping) and serving.get("crashed"):
+        out.append(
+            (cat.get("console.dash.serving"), [render(T("the node's process ended unexpectedly"), lang)])
+        )
+    return out

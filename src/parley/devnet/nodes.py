@@ -85,7 +85,8 @@ class NodeProcess:
             base_url=self.url, verify=pinned_client_context(self.cert()), headers=headers, timeout=timeout
         )
 
-    def start(self, wait: float = 30.0) -> None:
+    def start(self, wait: float = 90.0) -> None:
+        # Generous: on a busy two-core machine a cold interpreter plus migrations can take 30 s.
         assert self.proc is None or self.proc.poll() is not None, "already running"
         log = open(self.log_path, "ab")  # noqa: SIM115 (kept open for the child's lifetime)
         self.proc = subprocess.Popen(

@@ -3,7 +3,8 @@
 It runs an asyncio server in its own thread on 127.0.0.1 and forwards to a target port.
 ``cut()`` closes every connection and refuses new ones (a partition); ``stall()`` keeps
 connections open but forwards nothing (a half-open link); ``delay(ms)`` adds latency per
-chunk; ``restore()`` goes back to passing. Loopback only, bounded, stopped by ``close()``.
+chunk; ``restore()`` goes back to passing; ``retarget(port)`` moves the link to another
+backend (a failover). Loopback only, bounded, stopped by ``close()``.
 """
 
 from __future__ import annotations
@@ -94,6 +95,18 @@ class FaultProxy:
     def cut(self) -> None:
         """Drop every connection and refuse new ones."""
         self.mode = "cut"
+
+        def close_all() -> None:
+            for w in list(self._writers):
+                w.close()
+            self._writers.clear()
+
+        self._call(close_all)
+
+    def retarget(self, target_port: int) -> None:
+        """Route new connections to ``target_port`` and drop the current ones: the node's
+        URL moving to another machine (a DNS change, a virtual IP, a proxy's backend)."""
+        self.target_port = target_port
 
         def close_all() -> None:
             for w in list(self._writers):

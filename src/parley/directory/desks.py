@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select
 
 from parley.errors import ConflictError, NotFoundError, UsageError
+from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.verify import NAME_RE
 from parley.storage.tables import desks
@@ -21,12 +22,14 @@ class Desk:
 def do_add_desk(node: Node, name: str, title: str = "") -> Desk:
     if not NAME_RE.match(name):
         raise UsageError(
-            f"desk name {name!r} is not valid",
-            hint="use lower-case letters, digits, '.', '_' or '-' (e.g. duty-officer)",
+            T("desk name {name!r} is not valid", name=name),
+            hint=T("use lower-case letters, digits, '.', '_' or '-' (e.g. duty-officer)"),
         )
     with node.engine.begin() as conn:
         if conn.execute(select(desks.c.name).where(desks.c.name == name)).first():
-            raise ConflictError(f"desk {name!r} already exists", hint="see `parley desk list`")
+            raise ConflictError(
+                T("desk {name!r} already exists", name=name), hint=T("see `parley desk list`")
+            )
         conn.execute(insert(desks).values(name=name, title=title, created_at=node.clock.now()))
     return Desk(name, title)
 
@@ -41,6 +44,7 @@ def require_desk(node: Node, name: str) -> Desk:
         row = conn.execute(select(desks).where(desks.c.name == name)).first()
     if row is None:
         raise NotFoundError(
-            f"unknown desk {name!r}", hint="see `parley desk list`; add one with `parley desk add NAME`"
+            T("unknown desk {name!r}", name=name),
+            hint=T("see `parley desk list`; add one with `parley desk add NAME`"),
         )
     return Desk(row.name, row.title)

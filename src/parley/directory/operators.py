@@ -16,6 +16,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import insert, select, update
 
 from parley.errors import AuthError, ConflictError, NotFoundError, UsageError
+from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.verify import NAME_RE
 from parley.storage.tables import api_tokens, memberships, operators
@@ -53,17 +54,22 @@ def do_add_operator(node: Node, username: str, desk: str, role: str, password: s
     from parley.directory.desks import require_desk
 
     if not NAME_RE.match(username):
-        raise UsageError(f"user name {username!r} is not valid", hint="use lower-case letters and digits")
+        raise UsageError(
+            T("user name {username!r} is not valid", username=username),
+            hint=T("use lower-case letters and digits"),
+        )
     if role not in ROLES:
-        raise UsageError(f"unknown role {role!r}", hint=f"choose one of {', '.join(ROLES)}")
+        raise UsageError(
+            T("unknown role {role!r}", role=role), hint=T("choose one of {roles}", roles=", ".join(ROLES))
+        )
     require_desk(node, desk)
     with node.engine.begin() as conn:
         exists = conn.execute(select(operators.c.username).where(operators.c.username == username)).first()
         if exists is None:
             if len(password) < MIN_PASSWORD:
                 raise UsageError(
-                    f"password too short ({len(password)} characters)",
-                    hint=f"use at least {MIN_PASSWORD} characters",
+                    T("password too short ({n_password} characters)", n_password=len(password)),
+                    hint=T("use at least {min_password} characters", min_password=MIN_PASSWORD),
                 )
             conn.execute(
                 insert(operators).values(
@@ -78,7 +84,9 @@ def do_add_operator(node: Node, username: str, desk: str, role: str, password: s
             select(memberships).where(memberships.c.username == username, memberships.c.desk == desk)
         ).first()
         if already is not None:
-            raise ConflictError(f"{username} already has a role on desk {desk!r}")
+            raise ConflictError(
+                T("{username} already has a role on desk {desk!r}", username=username, desk=desk)
+            )
         conn.execute(insert(memberships).values(username=username, desk=desk, role=role))
     return get_operator(node, username)
 
@@ -87,7 +95,9 @@ def get_operator(node: Node, username: str) -> Operator:
     with node.reader.connect() as conn:
         row = conn.execute(select(operators).where(operators.c.username == username)).first()
         if row is None or row.disabled:
-            raise NotFoundError(f"unknown operator {username!r}", hint="see `parley operator list`")
+            raise NotFoundError(
+                T("unknown operator {username!r}", username=username), hint=T("see `parley operator list`")
+            )
         roles = {
             m.desk: m.role
             for m in conn.execute(select(memberships).where(memberships.c.username == username))
@@ -103,24 +113,40 @@ def list_operators(node: Node) -> list[Operator]:
     return [get_operator(node, n) for n in names]
 
 
-def check_password(node: Node, username: str, password: str) -> Operator:
-    """The operator if the password is right; one AuthError for every kind of wrong."""
+def password_hash_of(node: Node, username: str) -> str | None:
+    """The stored Argon2 hash of a live operator; None for an unknown or disabled one."""
     with node.reader.connect() as conn:
-        row = conn.execute(select(operators).where(operators.c.username == username)).first()
+        row = conn.execute(
+            select(operators.c.password_hash, operators.c.disabled).where(operators.c.username == username)
+        ).first()
     if row is None or row.disabled:
+        return None
+    return str(row.password_hash)
+
+
+def password_matches(stored_hash: str | None, password: str) -> bool:
+    """Argon2id verification (RFC 9106). Slow and memory-hard on purpose: the web layer runs
+    it through :class:`parley.console.login_gate.LoginGate`, never in the database threads."""
+    if stored_hash is None:
         # Spend the same time as a real check so user names cannot be probed by timing.
         _hasher.hash(password)
-        raise AuthError("wrong user name or password")
+        return False
     try:
-        _hasher.verify(row.password_hash, password)
+        return bool(_hasher.verify(stored_hash, password))
     except (VerifyMismatchError, VerificationError, InvalidHashError):
-        raise AuthError("wrong user name or password") from None
+        return False
+
+
+def check_password(node: Node, username: str, password: str) -> Operator:
+    """The operator if the password is right; one AuthError for every kind of wrong."""
+    if not password_matches(password_hash_of(node, username), password):
+        raise AuthError(T("wrong user name or password"))
     return get_operator(node, username)
 
 
 def set_language(node: Node, username: str, lang: str) -> None:
     if lang not in ("nb", "ru", "en"):
-        raise UsageError(f"unknown language {lang!r}", hint="choose nb, ru or en")
+        raise UsageError(T("unknown language {lang!r}", lang=lang), hint=T("choose nb, ru or en"))
     with node.engine.begin() as conn:
         conn.execute(update(operators).where(operators.c.username == username).values(lang=lang))
 
@@ -157,8 +183,8 @@ def do_revoke_tokens(node: Node, username: str, label: str | None = None) -> int
     if not count:
         which = f" labelled {label!r}" if label is not None else ""
         raise NotFoundError(
-            f"{username} has no API token{which} to revoke",
-            hint=f"issue one with `parley token issue {username}`",
+            T("{username} has no API token{which} to revoke", username=username, which=which),
+            hint=T("issue one with `parley token issue {username}`", username=username),
         )
     return int(count)
 
@@ -167,5 +193,5 @@ def operator_for_token(node: Node, token: str) -> Operator:
     with node.reader.connect() as conn:
         row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == _token_hash(token))).first()
     if row is None or row.revoked:
-        raise AuthError("invalid or revoked API token", hint="issue one with `parley token issue USER`")
+        raise AuthError(T("invalid or revoked API token"), hint=T("issue one with `parley token issue USER`"))
     return get_operator(node, row.username)

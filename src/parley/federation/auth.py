@@ -11,6 +11,7 @@ scheme signs the answers' receipts separately, so TLS is for confidentiality onl
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from parley.clock import format_time, parse_time
 from parley.errors import AuthError
+from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol import signing
 from parley.storage.tables import seen_requests
@@ -47,7 +49,8 @@ def request_payload(
 
 
 def sign_request(node: Node, method: str, path: str, destination: str, body: bytes) -> dict[str, str]:
-    time = format_time(node.clock.now())
+    now = node.clock.now()
+    time = format_time(now)
     nonce = secrets.token_hex(16)
     payload = request_payload(method, path, node.name, destination, time, nonce, body)
     return {
@@ -55,7 +58,8 @@ def sign_request(node: Node, method: str, path: str, destination: str, body: byt
         H_DEST: destination,
         H_TIME: time,
         H_NONCE: nonce,
-        H_SIG: signing.sign("request", payload, node.key),
+        # The key valid at the request's time: a rotation dated ahead takes over then (§13.4).
+        H_SIG: signing.sign("request", payload, node.signing_key(now)),
     }
 
 
@@ -78,7 +82,7 @@ class Authenticated:
         try:
             conn.execute(_REMEMBER, {"nonce": self.nonce_key, "peer": self.origin, "seen_at": self.at})
         except IntegrityError:
-            raise AuthError("request was already seen (replay)", code="replayed_request") from None
+            raise AuthError(T("request was already seen (replay)"), code="replayed_request") from None
         # Forget nonces that can no longer be replayed (their time is outside the window).
         if secrets.randbelow(100) == 0:
             conn.execute(
@@ -110,7 +114,7 @@ def authenticate_request(node: Node, method: str, path: str, headers: Any, body:
     nonce = headers.get(H_NONCE)
     sig = headers.get(H_SIG)
     if not all(isinstance(v, str) and v for v in (origin, dest, time, nonce, sig)):
-        raise AuthError("federation request is not signed", code="unsigned_request")
+        raise AuthError(T("federation request is not signed"), code="unsigned_request")
     assert isinstance(origin, str)
     assert isinstance(dest, str)
     assert isinstance(time, str)
@@ -118,24 +122,65 @@ def authenticate_request(node: Node, method: str, path: str, headers: Any, body:
     assert isinstance(sig, str)
     public = node.key_for(origin)
     if public is None or origin == node.name:
-        raise AuthError(f"{origin!r} is not a known peer", code="unknown_peer")
+        raise AuthError(T("{origin!r} is not a known peer", origin=origin), code="unknown_peer")
     if dest != node.name:
-        raise AuthError(f"request is addressed to {dest!r}, this is {node.name!r}", code="wrong_destination")
+        raise AuthError(
+            T("request is addressed to {dest!r}, this is {node_name!r}", dest=dest, node_name=node.name),
+            code="wrong_destination",
+        )
     if len(nonce) > 64:
-        raise AuthError("nonce too long", code="bad_nonce")
+        raise AuthError(T("nonce too long"), code="bad_nonce")
     try:
         when = parse_time(time)
     except (ValueError, OverflowError):
-        raise AuthError("request time is not RFC 3339", code="stale_request") from None
+        raise AuthError(T("request time is not RFC 3339"), code="stale_request") from None
     skew = node.config.federation.max_clock_skew_s
     now = node.clock.now()
     if abs((now - when).total_seconds()) > skew:
         raise AuthError(
-            f"request time {time} is more than {skew:g}s from this node's clock",
+            T("request time {time} is more than {skew:g}s from this node's clock", time=time, skew=skew),
             code="stale_request",
-            hint="check both nodes' clocks (NTP)",
+            hint=T("check both nodes' clocks (NTP)"),
         )
     payload = request_payload(method, path, origin, dest, time, nonce, body)
-    if not signing.verify("request", payload, sig, public):
-        raise AuthError("request signature does not verify", code="bad_request_signature")
-    return Authenticated(str(origin), f"{origin}:{nonce}"[:64], now, skew)
+    # A request is signed by the current key, or by the key valid at its time (§13.3).
+    current = getattr(public, "current", public)
+    if not signing.verify("request", payload, sig, current):
+        # Or the key valid at the request's time: a rotation dated ahead reaches the peer
+        # before the node stops signing with the key it replaces (§13.3, §13.4).
+        alternative = key_valid_at(public, format_time(when))
+        if alternative is not None and signing.verify("request", payload, sig, alternative):
+            return Authenticated(origin, nonce_key(origin, nonce), now, skew)
+        alternative = None
+        if path == "/federation/v1/keys":
+            # A rotation arrives signed by the new key it carries, vouched for by the root (§13.4).
+            from parley.directory.keys import rotation_key_for_request
+
+            alternative = rotation_key_for_request(node, origin, body)
+        if alternative is None or not signing.verify("request", payload, sig, alternative):
+            raise AuthError(T("request signature does not verify"), code="bad_request_signature")
+    return Authenticated(origin, nonce_key(origin, nonce), now, skew)
+
+
+def key_valid_at(public: Any, at: str) -> Any:
+    """The retired, unrevoked key of a history whose interval holds ``at`` (None without one)."""
+    entries = getattr(public, "entries", None)
+    if not isinstance(entries, dict):
+        return None
+    for kid, e in entries.items():
+        if kid == public.current_id or (e.revoked_at is not None and at >= e.revoked_at):
+            continue
+        if e.valid_from <= at and (e.valid_until is None or at < e.valid_until):
+            return e.public
+    return None
+
+
+def nonce_key(origin: str, nonce: str) -> str:
+    """What the replay store keeps for a request: SHA-256 of (origin, nonce), 64 hex digits.
+
+    A digest of an unambiguous encoding (a JSON array), not the two joined and cut to the
+    column's 64 characters: cut, two fresh nonces sharing a long prefix were one key, and
+    the second was refused as a replay. Fixed-length, it fits the existing column.
+    """
+    encoded = json.dumps([origin, nonce], ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()

@@ -31,6 +31,7 @@ from parley.channels.registry import get_channel_txn
 from parley.clock import format_time
 from parley.errors import AuthError, ForbiddenError, RefusedError, UsageError, VerificationError
 from parley.federation.control import ROUTES
+from parley.formats.texts import T
 from parley.messaging.receipts import accept_receipts, receipted_upto_txn
 from parley.messaging.receive import GapError, receive_batch
 from parley.node import Node
@@ -39,6 +40,11 @@ from parley.protocol.canonical import loads_strict
 from parley.storage.tables import control_outbox, envelopes, receipts
 
 KIND = "parley-bundle"
+# A bundle's file is at most parley.files.LIMITS["bundle"] bytes; inside it, an export holds
+# one receipt and the control documents queued for one peer, so more is not an honest bundle.
+MAX_RECEIPTS = 16
+MAX_CONTROL = 1000
+MAX_NAME_CHARS = 64
 BUNDLE_FIELDS = sorted(
     ["kind", "origin", "destination", "channel", "created", "envelopes", "receipts", "control"]
 )
@@ -78,8 +84,13 @@ def make_bundle(node: Node, channel: str, peer: str) -> dict[str, Any]:
         members = ch.charter.member_nodes
         if node.name not in members or peer not in members:
             raise UsageError(
-                f"{peer} and {node.name} are not both members of channel {channel!r}",
-                hint=f"member nodes: {', '.join(members)}",
+                T(
+                    "{peer} and {node_name} are not both members of channel {channel!r}",
+                    peer=peer,
+                    node_name=node.name,
+                    channel=channel,
+                ),
+                hint=T("member nodes: {members}", members=", ".join(members)),
             )
         upto = receipted_upto_txn(conn, channel, node.name, peer)
         wires = [
@@ -130,44 +141,71 @@ def check_bundle(node: Node, raw: Any) -> dict[str, Any]:
     """Verify shape, origin, destination and signature; return the bundle object."""
     if not isinstance(raw, dict) or sorted(raw) != ["bundle", "signature"]:
         raise VerificationError(
-            "bundle", "not a Parley bundle (expected bundle and signature)", code="malformed_bundle"
+            "bundle", T("not a Parley bundle (expected bundle and signature)"), code="malformed_bundle"
         )
     data = raw["bundle"]
     if not isinstance(data, dict) or sorted(data) != BUNDLE_FIELDS or data["kind"] != KIND:
-        raise VerificationError("bundle", "bundle fields are wrong", code="malformed_bundle")
+        raise VerificationError("bundle", T("bundle fields are wrong"), code="malformed_bundle")
     for name in ("origin", "destination", "channel", "created"):
-        if not isinstance(data[name], str):
-            raise VerificationError("bundle", f"bundle {name} must be a string", code="malformed_bundle")
+        if not isinstance(data[name], str) or len(data[name]) > MAX_NAME_CHARS:
+            raise VerificationError(
+                "bundle",
+                T(
+                    "bundle {name} must be a string of at most {max_name_chars} characters",
+                    name=name,
+                    max_name_chars=MAX_NAME_CHARS,
+                ),
+                code="malformed_bundle",
+            )
     for name in ("envelopes", "receipts", "control"):
         if not isinstance(data[name], list):
-            raise VerificationError("bundle", f"bundle {name} must be a list", code="malformed_bundle")
+            raise VerificationError(
+                "bundle", T("bundle {name} must be a list", name=name), code="malformed_bundle"
+            )
+    for name, limit in (("receipts", MAX_RECEIPTS), ("control", MAX_CONTROL)):
+        if len(data[name]) > limit:
+            raise VerificationError(
+                "bundle",
+                T(
+                    "bundle lists {n_data_name} {name}; an export carries at most {limit}",
+                    n_data_name=len(data[name]),
+                    name=name,
+                    limit=limit,
+                ),
+                code="malformed_bundle",
+                hint=T("this is not a bundle written by `parley export`; ask for a fresh export"),
+            )
     for item in data["control"]:
         if not isinstance(item, dict) or sorted(item) != ["kind", "payload"] or item["kind"] not in ROUTES:
             raise VerificationError(
                 "bundle",
-                "a control entry is not a charter or status record",
+                T("a control entry is not a charter or status record"),
                 code="malformed_bundle",
             )
     origin, destination = data["origin"], data["destination"]
     if destination != node.name:
         raise AuthError(
-            f"this bundle is addressed to {destination!r}, this node is {node.name!r}",
+            T(
+                "this bundle is addressed to {destination!r}, this node is {node_name!r}",
+                destination=destination,
+                node_name=node.name,
+            ),
             code="wrong_destination",
-            hint="import it on the node it was exported for",
+            hint=T("import it on the node it was exported for"),
         )
     public = node.key_for(origin) if origin != node.name else None
     if public is None:
         raise AuthError(
-            f"bundle origin {origin!r} is not a known peer",
+            T("bundle origin {origin!r} is not a known peer", origin=origin),
             code="unknown_peer",
-            hint="pin the peer's card first (parley peer add)",
+            hint=T("pin the peer's card first (parley peer add)"),
         )
     if not isinstance(raw["signature"], str) or not signing.verify("bundle", data, raw["signature"], public):
         raise VerificationError(
             "bundle",
-            f"the bundle's signature does not verify with {origin}'s pinned key",
+            T("the bundle's signature does not verify with {origin}'s pinned key", origin=origin),
             code="bad_bundle_signature",
-            hint="the file was altered or is not from that peer; ask for a fresh export",
+            hint=T("the file was altered or is not from that peer; ask for a fresh export"),
         )
     return data
 
@@ -196,7 +234,11 @@ def import_bundle(node: Node, raw: Any) -> ImportResult:
 
 
 def _apply_control(node: Node, origin: str, kind: str, payload: Any) -> bool:
-    """The same as the federation handlers for /charters and /status-records."""
+    """The same as the federation handlers for /charters, /status-records and /keys."""
+    if kind == "key":
+        from parley.directory.keys import apply_peer_document
+
+        return apply_peer_document(node, origin, payload)
     if kind == "charter":
         from parley.channels.setup import do_accept_channel
 
@@ -206,9 +248,16 @@ def _apply_control(node: Node, origin: str, kind: str, payload: Any) -> bool:
 
     record = parse_status_record(payload, node.key_for)
     if record.signer != origin:
-        raise RefusedError("a status record is delivered by the node that signed it", code="wrong_sender")
+        raise RefusedError(T("a status record is delivered by the node that signed it"), code="wrong_sender")
     with node.engine.begin() as conn:
         ch = get_channel_txn(conn, record.channel)
         if origin not in ch.charter.member_nodes:
-            raise ForbiddenError(f"{origin} is not a member of {record.channel}", code="not_a_member")
+            raise ForbiddenError(
+                T(
+                    "{origin} is not a member of {record_channel}",
+                    origin=origin,
+                    record_channel=record.channel,
+                ),
+                code="not_a_member",
+            )
         return apply_status_record_txn(conn, record, node.clock.now())

@@ -16,7 +16,8 @@ from sqlalchemy import Connection, insert, select, update
 from parley.node import Node
 from parley.storage.tables import control_outbox
 
-ROUTES = {"charter": "/charters", "status": "/status-records"}
+# "key": a node's upgraded card or a root-signed key record (docs/protocol.md §13).
+ROUTES = {"charter": "/charters", "status": "/status-records", "key": "/keys"}
 
 
 def queue_control_txn(

@@ -21,6 +21,7 @@ from sqlalchemy import or_, select, update
 from parley.errors import ParleyError
 from parley.federation.backoff import next_attempt
 from parley.federation.client import PeerClient, PeerRefused
+from parley.federation.linktest import bring_test_forward_txn
 from parley.federation.outbox import channels_with_txn, next_batch_txn
 from parley.messaging.receipts import accept_checked, parse_peer_receipts
 from parley.node import Node
@@ -52,7 +53,10 @@ class PeerSender:
     # Where receipts are stored: the node's group committer when serving, so they share
     # the next send's commit; a transaction of their own when None.
     store_receipts: Any = None
+    # True while nothing may be sent (the node recovers its own chains, parley.continuity.recovery).
+    hold: Any = None
     _healthy: bool = False
+    ticked: float = 0.0  # monotonic time the loop last began a round (read by /readyz)
     _lease_until: float = 0.0  # monotonic time until which our lease is surely valid
     # The fast path (see ``offer``): envelopes this process just committed, and per channel
     # the next seq the peer is known to expect (learned from its last receipt).
@@ -144,6 +148,9 @@ class PeerSender:
                 + 1
             )
             ceiling_failures = 64 if refused else failures
+            if failures == 1 and not refused:
+                # The first failure after a success: let the link test confirm it now.
+                bring_test_forward_txn(conn, self.peer, self.node.clock.now())
             conn.execute(
                 update(peer_links)
                 .where(peer_links.c.peer == self.peer)
@@ -213,6 +220,8 @@ class PeerSender:
     async def run_once(self) -> SendOutcome:
         """Send one batch if any is due; never raises for peer trouble (it is recorded)."""
         outcome = SendOutcome()
+        if self.hold is not None and self.hold():
+            return outcome
         batch = None
         if self._healthy and not self.resend_from and not self._query_due:
             batch = self.take_hot()
@@ -256,7 +265,10 @@ class PeerSender:
             self._healthy = False
             self._forget()
             log.warning("%s refused a batch: %s", self.peer, exc.message)
-            await asyncio.to_thread(self.record_failure, exc.message, refused=exc.code != "sequence_gap")
+            # A peer that does not know this node's new key yet learns it from the control
+            # loop in a moment (§13): retried on the ordinary backoff, not the ceiling.
+            retry_soon = exc.code in ("sequence_gap", "bad_request_signature", "key_update_pending")
+            await asyncio.to_thread(self.record_failure, exc.message, refused=not retry_soon)
         except ParleyError as exc:
             outcome.error = exc.message
             self._healthy = False
@@ -267,6 +279,7 @@ class PeerSender:
     async def run(self, stop: asyncio.Event, poll_s: float = 1.0) -> None:
         """Loop until ``stop``: wake on new mail, on ``poll_s`` (other processes), or backoff."""
         while not stop.is_set():
+            self.ticked = self.node.clock.monotonic()
             try:
                 if self.node.clock.monotonic() >= self._lease_until:
                     # Renew well before the lease runs out, not on every round.

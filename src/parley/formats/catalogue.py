@@ -27,6 +27,7 @@ from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
 
 from parley.errors import UsageError
+from parley.formats.texts import T
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "parley"
@@ -106,7 +107,9 @@ def read_messages(lang: str, locale_dir: Path = LOCALE_DIR) -> dict[str, str]:
     po = po_path(lang, locale_dir)
     if not po.is_file():
         known = ", ".join(available_languages(locale_dir))
-        raise UsageError(f"no catalogue for language {lang!r}", hint=f"use one of: {known}")
+        raise UsageError(
+            T("no catalogue for language {lang!r}", lang=lang), hint=T("use one of: {known}", known=known)
+        )
     mo = po.with_suffix(".mo")
     if mo.is_file() and mo.stat().st_mtime >= po.stat().st_mtime:
         with mo.open("rb") as fh:

@@ -1,7 +1,9 @@
 """Exports of Parley messages to the open formats other systems read.
 
 * OASIS Common Alerting Protocol 1.2 (CAP) for alert-like types: one ``<info>`` block per
-  requested language, ``<scope>Restricted</scope>`` because channel traffic is for the
+  requested language (the callers pass the charter's languages), each tagged as CAP 1.2 asks
+  (RFC 3066: ``nb-NO``, ``ru-RU``, ``en-US``) and naming the *sending* node in that language
+  (``<senderName>``), ``<scope>Restricted</scope>`` because channel traffic is for the
   counterpart authorities only, and ``<status>`` carrying the drill marking (Exercise, Test).
 * RFC 7946 GeoJSON: a Feature per message with a position or area (a circle becomes a Point
   with its radius as a property, since GeoJSON has no circles), and FeatureCollections.
@@ -28,6 +30,7 @@ from parley.formats.geo import NM_IN_METRES, closed_ring, counterclockwise, form
 from parley.formats.problems import pointer
 from parley.formats.registry import walker as schema_walker
 from parley.formats.render import DRILL_STATUSES, drill_banner, render
+from parley.formats.texts import T
 from parley.formats.walk import Node
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -60,6 +63,9 @@ _CAP_CERTAINTY = {"activity-notification": "Likely"}
 _ONSET = {"activity-notification": "start", "incident-at-sea": "time", "border-incident": "time"}
 _EXPIRES = {"activity-notification": "end"}
 _LOCATION_KINDS = ("position", "area", "circle")
+# CAP 1.2 §3.2.2: <language> is an RFC 3066 tag; a language with no region of its own here
+# keeps its bare code.
+CAP_LANGUAGE_TAGS = {"nb": "nb-NO", "ru": "ru-RU", "en": "en-US"}
 
 
 def _locations(envelope: Mapping[str, Any]) -> list[tuple[tuple[str | int, ...], Node, Any]]:
@@ -100,13 +106,24 @@ def _cap_area(info: ET.Element, desc: str, node: Node, value: Mapping[str, Any])
         _sub(area, "polygon", " ".join(f"{lat},{lon}" for lat, lon in ring))
 
 
-def to_cap(envelope: Mapping[str, Any], sender_name: str, *, langs: Sequence[str] = ("en",)) -> str:
-    """The message as a CAP 1.2 alert (XML text), one ``<info>`` per language in ``langs``."""
+def to_cap(
+    envelope: Mapping[str, Any],
+    sender_name: str | Mapping[str, str] | None = None,
+    *,
+    langs: Sequence[str] = ("en",),
+) -> str:
+    """The message as a CAP 1.2 alert (XML text), one ``<info>`` per language in ``langs``.
+
+    ``sender_name`` is the display name of the node that *sent* the message (never the node
+    exporting it): one name, or one per language (``{"nb": "Nordflåten", "ru": "Северный
+    флот"}``, as :meth:`parley.channels.charter.Charter.node_names_in` gives); a language it
+    lacks, or ``None``, names the sending node by its node name.
+    """
     type_name = str(envelope["type"])
     if type_name not in ALERT_TYPES:
         raise UsageError(
-            f"a {type_name} message is not an alert and has no CAP form",
-            hint=f"CAP export covers: {', '.join(ALERT_TYPES)}",
+            T("a {type_name} message is not an alert and has no CAP form", type_name=type_name),
+            hint=T("CAP export covers: {alert_types}", alert_types=", ".join(ALERT_TYPES)),
         )
     status = str(envelope["status"])
     sender = envelope.get("sender") or {}
@@ -131,7 +148,7 @@ def to_cap(envelope: Mapping[str, Any], sender_name: str, *, langs: Sequence[str
         cat = load_catalogue(lang)
         rendered = render(envelope, lang)
         info = _sub(alert, "info")
-        _sub(info, "language", lang)
+        _sub(info, "language", CAP_LANGUAGE_TAGS.get(lang, lang))
         _sub(info, "category", _CAP_CATEGORY[type_name])
         _sub(info, "event", rendered.type_label)
         _sub(info, "urgency", urgency)
@@ -144,7 +161,7 @@ def to_cap(envelope: Mapping[str, Any], sender_name: str, *, langs: Sequence[str
             _sub(info, "onset", _cap_time(body[_ONSET[type_name]]))
         if type_name in _EXPIRES and _EXPIRES[type_name] in body:
             _sub(info, "expires", _cap_time(body[_EXPIRES[type_name]]))
-        _sub(info, "senderName", sender_name)
+        _sub(info, "senderName", _sender_name(sender_name, lang, sender))
         _sub(info, "headline", rendered.title)
         lines = [f"{f.label}: {f.value}" for f in rendered.fields]
         if rendered.banner:
@@ -162,6 +179,14 @@ def to_cap(envelope: Mapping[str, Any], sender_name: str, *, langs: Sequence[str
     ET.indent(alert)
     xml: str = ET.tostring(alert, encoding="unicode", xml_declaration=False)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + xml + "\n"
+
+
+def _sender_name(names: str | Mapping[str, str] | None, lang: str, sender: Mapping[str, Any]) -> str:
+    if isinstance(names, str) and names:
+        return names
+    if isinstance(names, Mapping) and names.get(lang):
+        return str(names[lang])
+    return str(sender.get("node", "node"))
 
 
 def _geometry(node: Node, value: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -183,8 +208,8 @@ def to_geojson(envelope: Mapping[str, Any], *, lang: str = "en") -> dict[str, An
     locations = _locations(envelope)
     if not locations:
         raise UsageError(
-            f"a {envelope['type']} message has no position or area",
-            hint="only messages with a position or an area can be shown on a map",
+            T("a {envelope_type} message has no position or area", envelope_type=envelope["type"]),
+            hint=T("only messages with a position or an area can be shown on a map"),
         )
     path, node, value = locations[0]
     geometry, extra = _geometry(node, value)
@@ -225,9 +250,11 @@ def to_ical(envelope: Mapping[str, Any], *, lang: str = "en") -> bytes:
     """An RFC 5545 calendar with the proposed meeting as one VEVENT."""
     if envelope["type"] != "meeting-proposal":
         raise UsageError(
-            f"a {envelope['type']} message is not a meeting proposal",
-            hint="iCalendar export covers meeting-proposal messages",
+            T("a {envelope_type} message is not a meeting proposal", envelope_type=envelope["type"]),
+            hint=T("iCalendar export covers meeting-proposal messages"),
         )
+    from parley.channels.charter import topic_label  # not at import: channels imports formats
+
     body = envelope["body"]
     cat = load_catalogue(lang)
     rendered = render(envelope, lang)
@@ -255,7 +282,8 @@ def to_ical(envelope: Mapping[str, Any], *, lang: str = "en") -> bytes:
     lines.append(f"{cat.get('field.meeting-proposal.agenda')}:")
     for item in body["agenda"]:
         title = item["title"]
-        lines.append(f"{item['item_id']}. {title['text']} [{item['topic']}] ({title['lang']})")
+        topic = topic_label(str(item["topic"]), lang)  # a label, never the code (issue 16)
+        lines.append(f"{item['item_id']}. {title['text']} [{topic}] ({title['lang']})")
     for d in body.get("delegations", ()):
         head = cat.get("field.meeting-proposal.delegations.head")
         lines.append(f"{d['party']}: {head}: {d['head']}")

@@ -5,13 +5,20 @@ RFC 7946 GeoJSON) and areas as a polygon ring or a circle in nautical miles. Wat
 read positions as degrees and decimal minutes (``69°43.20′N 030°02.40′E``), so both forms are
 shown. A polygon ring in a body may be open or closed; exporters close it (RFC 7946 §3.1.6
 and CAP 1.2 both require the first and last points to be equal).
+
+Positions are read back in the forms people type them (:func:`parse_position`,
+:func:`parse_coordinate`): decimal degrees (``71.52``, ``-31,2``), degrees and decimal minutes
+(``71°31.2′N``, ``71 31.2 N``, ``N71 31.2``) or degrees, minutes and seconds (``71°31′12″N``),
+with the hemisphere as a letter or a sign; a whole position is two of these, latitude first
+(or in either order when both carry hemisphere letters).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 NM_IN_METRES = 1852.0
 
@@ -48,3 +55,134 @@ def counterclockwise(ring: list[tuple[float, float]]) -> list[tuple[float, float
     # Sum of (x2 - x1)(y2 + y1) over the edges, x=lon, y=lat: positive means clockwise.
     area2 = sum((b[1] - a[1]) * (b[0] + a[0]) for a, b in pairwise(ring))
     return ring if area2 <= 0 else list(reversed(ring))
+
+
+# --- reading typed positions ----------------------------------------------------------------
+MAX_POSITION_TEXT = 80  # the longest honest position is about 30 characters
+
+PositionProblem = Literal["unreadable", "minutes", "hemisphere", "lat_range", "lon_range"]
+
+
+class PositionSyntaxError(ValueError):
+    """A typed position that cannot be read; ``reason`` names what is wrong, for a field error."""
+
+    def __init__(self, reason: PositionProblem, text: str) -> None:
+        super().__init__(f"{reason}: {text[:MAX_POSITION_TEXT]!r}")
+        self.reason: PositionProblem = reason
+
+
+_FRACTION = r"(?:[.,]\d{1,12})?"
+# Hemisphere letters as written in each language: Norwegian Ø(st)/V(est), Russian
+# С(евер)/Ю(г)/В(осток)/З(апад), besides the international N/S/E/W.
+_LETTERS = {"N": "N", "S": "S", "E": "E", "W": "W", "Ø": "E", "V": "W"}
+_LETTERS |= {"С": "N", "Ю": "S", "В": "E", "З": "W"}
+_LETTER = "[" + "".join(sorted({*_LETTERS, *(k.lower() for k in _LETTERS)})) + "]"
+_DEG_MARK = r"(?:°|º|˚|deg\b)"
+_MIN_MARK = r"(?:′|'|’)"
+_SEC_MARK = r"(?:″|\"|”|''|′′)"
+
+
+def _coordinate_pattern(tag: str, letter: str) -> str:
+    """One coordinate; its hemisphere letter (if any) goes before (``prefix``) or after it."""
+    degrees = rf"(?P<{tag}deg>\d{{1,3}})(?:\s*{_DEG_MARK}\s*|[\s:]+)"
+    minutes = (
+        rf"(?:(?P<{tag}min>\d{{1,2}}{_FRACTION})\s*{_MIN_MARK}?"
+        rf"|(?P<{tag}mi>\d{{1,2}})(?:\s*{_MIN_MARK}\s*|\s+)(?P<{tag}sec>\d{{1,2}}{_FRACTION})\s*{_SEC_MARK}?)"
+    )
+    decimal = rf"(?P<{tag}dec>\d{{1,3}}{_FRACTION})\s*{_DEG_MARK}?"
+    number = rf"(?P<{tag}sign>[-+−])?\s*(?:{degrees}{minutes}|{decimal})"
+    if letter == "prefix":
+        return rf"(?:(?P<{tag}h>{_LETTER})\s*)?{number}"
+    return rf"{number}(?:\s*(?P<{tag}h>{_LETTER}))?"
+
+
+def _compiled(count: int) -> list[re.Pattern[str]]:
+    out = []
+    for letter in ("suffix", "prefix"):
+        one = _coordinate_pattern("a", letter)
+        two = rf"{one}\s*[,;/]?\s*{_coordinate_pattern('b', letter)}"
+        out.append(re.compile(rf"\s*{one if count == 1 else two}\s*"))
+    return out
+
+
+_ONE = _compiled(1)
+_TWO = _compiled(2)
+
+
+def _match(patterns: list[re.Pattern[str]], text: str) -> re.Match[str] | None:
+    if len(text) > MAX_POSITION_TEXT:
+        return None
+    for pattern in patterns:
+        m = pattern.fullmatch(text)
+        if m is not None:
+            return m
+    return None
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", "."))
+
+
+def _value(m: re.Match[str], tag: str, text: str) -> tuple[float, str | None]:
+    """The coordinate's magnitude with its sign, and its hemisphere letter if one was typed."""
+    letter = m[f"{tag}h"]
+    hemisphere = _LETTERS[letter.upper()] if letter else None
+    if m[f"{tag}dec"] is not None:
+        value = _number(m[f"{tag}dec"])
+    else:
+        whole = m[f"{tag}min"] if m[f"{tag}min"] is not None else m[f"{tag}mi"]
+        minutes = _number(whole)
+        seconds = _number(m[f"{tag}sec"]) if m[f"{tag}sec"] is not None else 0.0
+        if minutes >= 60 or seconds >= 60:
+            raise PositionSyntaxError("minutes", text)
+        value = int(m[f"{tag}deg"]) + minutes / 60 + seconds / 3600
+    if m[f"{tag}sign"]:
+        if hemisphere is not None:  # "-71 N" says two things; neither is safe to pick
+            raise PositionSyntaxError("hemisphere", text)
+        if m[f"{tag}sign"] in "-−":
+            value = -value
+    if hemisphere in ("S", "W"):
+        value = -value
+    return value, hemisphere
+
+
+def _checked(value: float, *, is_lat: bool, text: str) -> float:
+    if is_lat and not -90 <= value <= 90:
+        raise PositionSyntaxError("lat_range", text)
+    if not is_lat and not -180 <= value <= 180:
+        raise PositionSyntaxError("lon_range", text)
+    return value
+
+
+def _axis_ok(hemisphere: str | None, *, is_lat: bool) -> bool:
+    return hemisphere is None or (hemisphere in "NS") == is_lat
+
+
+def parse_coordinate(text: str, *, is_lat: bool) -> float:
+    """One latitude or longitude as typed, in decimal degrees; PositionSyntaxError if not."""
+    m = _match(_ONE, text)
+    if m is None:
+        raise PositionSyntaxError("unreadable", text)
+    value, hemisphere = _value(m, "a", text)
+    if not _axis_ok(hemisphere, is_lat=is_lat):
+        raise PositionSyntaxError("hemisphere", text)
+    return _checked(value, is_lat=is_lat, text=text)
+
+
+def parse_position(text: str) -> tuple[float, float]:
+    """A whole position as typed (``71°31.2′N 031°12.0′E``, ``71.52, 31.2``) as (lat, lon)."""
+    m = _match(_TWO, text)
+    if m is None:
+        raise PositionSyntaxError("unreadable", text)
+    first, h1 = _value(m, "a", text)
+    second, h2 = _value(m, "b", text)
+    if h1 is not None and h2 is not None and h1 in "EW" and h2 in "NS":
+        first, second, h1, h2 = second, first, h2, h1  # typed longitude first, and said so
+    if not (_axis_ok(h1, is_lat=True) and _axis_ok(h2, is_lat=False)):
+        raise PositionSyntaxError("hemisphere", text)
+    return _checked(first, is_lat=True, text=text), _checked(second, is_lat=False, text=text)
+
+
+def looks_like_position(text: str) -> bool:
+    """Whether ``text`` holds a whole position rather than one coordinate."""
+    return _match(_ONE, text) is None and _match(_TWO, text) is not None

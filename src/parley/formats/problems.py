@@ -18,6 +18,7 @@ from typing import Any
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from parley.formats.catalogue import Catalogue
+from parley.formats.texts import N, render
 from parley.formats.walk import SchemaWalker
 
 # A failed pattern says little to an operator; these patterns say what they are for.
@@ -73,6 +74,10 @@ class _Describer:
         label = self.label(path)
         return list(path), f"{label}: {text}" if label else text
 
+    def field_names(self, path: Sequence[str | int], names: Sequence[str]) -> str:
+        """Fields named by their labels in the reader's language (the JSON key if none)."""
+        return ", ".join(self.label([*path, name]) or name for name in names)
+
     def typename(self, name: str) -> str:
         return self.cat.get(f"validation.typename.{name}") if name in _JSON_TYPES else name
 
@@ -114,10 +119,10 @@ class _Describer:
                 if p not in known
             ]
         if keyword == "anyOf" and all(set(b) == {"required"} for b in value):
-            fields = ", ".join(f for branch in value for f in branch["required"])
+            fields = self.field_names(path, [f for branch in value for f in branch["required"]])
             return [self.problem(path, cat.get("validation.any_of_required", fields=fields))]
         if keyword in ("minProperties", "maxProperties"):
-            fields = ", ".join(schema.get("properties", {}))
+            fields = self.field_names(path, list(schema.get("properties", {})))
             key = f"validation.{keyword}"
             return [self.problem(path, cat.get(key, limit=value, fields=fields))]
         if keyword == "type":
@@ -144,10 +149,15 @@ class _Describer:
             "exclusiveMaximum",
             "minLength",
             "maxLength",
-            "minItems",
-            "maxItems",
         ):
             return [self.problem(path, cat.get(f"validation.{keyword}", limit=value))]
+        if keyword in ("minItems", "maxItems"):
+            count = int(value)
+            if keyword == "minItems":
+                bound = N("needs at least {n} entry", "needs at least {n} entries", count)
+            else:
+                bound = N("may have at most {n} entry", "may have at most {n} entries", count)
+            return [self.problem(path, render(bound, cat.lang))]
         if keyword == "uniqueItems":
             return [self.problem(path, cat.get("validation.uniqueItems"))]
         return [self.problem(path, cat.get("validation.other", keyword=keyword))]

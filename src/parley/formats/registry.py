@@ -30,6 +30,7 @@ from referencing.jsonschema import DRAFT202012
 from parley.errors import NotFoundError, UsageError, ValidationError
 from parley.formats.catalogue import load_catalogue
 from parley.formats.problems import describe_errors
+from parley.formats.texts import T
 from parley.formats.walk import SchemaWalker
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
@@ -119,7 +120,10 @@ def _type_info(type_name: str) -> TypeInfo:
         if info.name == type_name:
             return info
     known = ", ".join(t.name for t in list_types())
-    raise NotFoundError(f"unknown message type {type_name!r}", hint=f"known types: {known}")
+    raise NotFoundError(
+        T("unknown message type {type_name!r}", type_name=type_name),
+        hint=T("known types: {known}", known=known),
+    )
 
 
 def latest_version(type_name: str) -> int:
@@ -131,10 +135,13 @@ def _schema(type_name: str, version: int | None) -> tuple[int, dict[str, Any]]:
     if version is None:
         version = info.latest
     if isinstance(version, bool) or not isinstance(version, int):
-        raise UsageError(f"schema version must be a whole number, not {version!r}")
+        raise UsageError(T("schema version must be a whole number, not {version!r}", version=version))
     if version not in info.versions:
         have = ", ".join(str(v) for v in info.versions)
-        raise NotFoundError(f"message type {type_name!r} has no version {version}", hint=f"versions: {have}")
+        raise NotFoundError(
+            T("message type {type_name!r} has no version {version}", type_name=type_name, version=version),
+            hint=T("versions: {have}", have=have),
+        )
     return version, _store().schemas[type_name, version]
 
 

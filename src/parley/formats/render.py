@@ -3,8 +3,9 @@
 A body is language-neutral: enums, times, positions and counts. The renderer walks the
 body alongside its JSON Schema 2020-12 schema and turns each field into a label and a value
 text from the reader's catalogue: enum values as translated labels, times in the reader's
-zone with UTC alongside (``23. nov. 2026 11:15 (10:15 UTC)``), numbers through
-babel.numbers, positions in degrees and minutes with the decimal form.
+zone (``23. nov. 2026 10:15 UTC (11:15 CET)``, :mod:`parley.formats.times`), numbers with
+their units through babel.numbers (:mod:`parley.formats.units`), positions in degrees and
+minutes with the decimal form.
 
 Free text is shown as written and marked as the original with its language. A machine
 translation, when a translator is given and the text is in another language, is a separate
@@ -18,21 +19,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from babel import Locale
 from babel.core import UnknownLocaleError
-from babel.dates import format_date, format_time
-from babel.numbers import format_decimal
+from babel.dates import format_date
+from babel.numbers import format_decimal, get_decimal_symbol
 from jinja2 import Environment, FileSystemLoader
 
-from parley.clock import parse_time
 from parley.errors import ParleyError, UsageError
 from parley.formats.catalogue import Catalogue, load_catalogue
 from parley.formats.geo import format_position
 from parley.formats.registry import walker as schema_walker
+from parley.formats.texts import N, T, Text
+from parley.formats.times import when_for_reader
 from parley.formats.translate import (
     MachineTranslation,
     NoTranslator,
@@ -40,6 +42,7 @@ from parley.formats.translate import (
     machine_translate,
     primary_language,
 )
+from parley.formats.units import field_unit, with_unit
 from parley.formats.walk import Node, SchemaWalker
 
 DRILL_STATUSES = ("EXERCISE", "TEST")
@@ -57,10 +60,6 @@ _SUMMARY_FIELD: dict[str, tuple[str, ...]] = {
     "meeting-protocol": ("meeting_id",),
     "general": ("subject",),
 }
-
-# Units follow the property name's suffix, so a new "_kn" field needs no renderer change.
-_UNITS = {"_kn": "unit.kn", "_nm": "unit.nm"}
-_SYMBOLS = {"_deg": "°", "_c": " °C"}
 
 
 @dataclass(frozen=True)
@@ -107,23 +106,33 @@ def language_name(tag: str, cat: Catalogue) -> str:
         return tag
 
 
+def nautical_miles(value: float) -> Text:
+    """A distance in nautical miles with the unit in the number's grammatical form (ngettext):
+    ru 1 мор. миля, 2 мор. мили, 5 мор. миль; a fraction takes the form of 2 (2,5 мор. мили)."""
+    whole = float(value).is_integer()
+    count = int(value) if whole else 2
+    number: float | int = int(value) if whole else float(value)
+    return N("{n} NM", "{n} NM", count, n=number)
+
+
+def localised_position(position: Mapping[str, Any], locale: str) -> str:
+    """A position as :func:`parley.formats.geo.format_position` writes it, with the decimal
+    sign of ``locale`` (Babel): ``71°31,20′N 030°02,40′E (71,52000; 30,04000)`` in nb and ru.
+    Where the decimal sign is a comma, the two decimal degrees are separated by a semicolon."""
+    text = format_position(position)
+    sign = get_decimal_symbol(locale)
+    if sign == ".":
+        return text
+    return text.replace(", ", "; ").replace(".", sign)
+
+
 def format_utc_time(text: str, cat: Catalogue) -> str:
-    """A wire time in the reader's zone and locale, with UTC alongside."""
-    dt = parse_time(text)
-    local = dt.astimezone(cat.timezone)
-    if str(cat.timezone) == "UTC":
-        return f"{format_date(dt, 'medium', locale=cat.locale)} {_hm(dt, cat)} UTC"
-    shown = f"{format_date(local, 'medium', locale=cat.locale)} {_hm(local, cat)}"
-    utc = (
-        _hm(dt, cat)
-        if local.date() == dt.date()
-        else (f"{format_date(dt, 'short', locale=cat.locale)} {_hm(dt, cat)}")
-    )
-    return f"{shown} ({utc} UTC)"
+    """A wire time with its date, UTC first and the reader's own zone beside it when it differs.
 
-
-def _hm(dt: datetime, cat: Catalogue) -> str:
-    return format_time(dt, "short", locale=cat.locale)
+    One format for every time a person reads (:mod:`parley.formats.times`); the zone is the
+    reader's setting (UTC outside a console request), never implied by the language.
+    """
+    return when_for_reader(text, cat.lang, with_date=True)
 
 
 def drill_banner(status: str, cat: Catalogue) -> str | None:
@@ -155,18 +164,23 @@ class _Renderer:
             key = node.enum_key(value)
             return cat.get(key) if cat.has(key) else str(value)
         kind = node.kind if node is not None else None
+        if prop == "topic" and isinstance(value, str):
+            # A charter's topic code (``border_situation``) as its label in the reader's language.
+            from parley.channels.charter import topic_label
+
+            return topic_label(value, cat.lang)
         if kind == "utc_time" and isinstance(value, str):
             return format_utc_time(value, cat)
         if kind == "date" and isinstance(value, str):
             return format_date(date.fromisoformat(value), "medium", locale=cat.locale)
         if kind == "position" and isinstance(value, Mapping):
-            return format_position(value)
+            return self.position(value)
         if kind == "circle" and isinstance(value, Mapping):
             return self.circle(value)
         if kind == "area" and isinstance(value, Mapping):
             if "circle" in value:
                 return self.circle(value["circle"])
-            corners = "; ".join(format_position(p) for p in value.get("polygon", ()))
+            corners = "; ".join(self.position(p) for p in value.get("polygon", ()))
             return cat.get("ui.polygon", corners=corners)
         if isinstance(value, bool):
             return cat.get("ui.yes" if value else "ui.no")
@@ -175,18 +189,21 @@ class _Renderer:
         return str(value)
 
     def number(self, value: float, prop: str | None) -> str:
-        text = format_decimal(value, locale=self.cat.locale)
-        for suffix, key in _UNITS.items():
-            if prop and prop.endswith(suffix):
-                return f"{text} {self.cat.get(key)}"
-        for suffix, symbol in _SYMBOLS.items():
-            if prop and prop.endswith(suffix):
-                return f"{text}{symbol}"
-        return text
+        unit = field_unit(prop)
+        if unit is None:
+            return format_decimal(value, locale=self.cat.locale)
+        if unit in ("nm", "NM"):
+            return nautical_miles(value).render(self.cat.lang)
+        return with_unit(value, unit, self.cat.lang)
 
     def circle(self, circle: Mapping[str, Any]) -> str:
         radius = self.number(circle["radius_nm"], "radius_nm")
-        return self.cat.get("ui.circle", radius=radius, center=format_position(circle["center"]))
+        return self.cat.get("ui.circle", radius=radius, center=self.position(circle["center"]))
+
+    def position(self, position: Mapping[str, Any]) -> str:
+        """:func:`format_position` with the reader's decimal sign (``71°31,20′N`` in nb and ru);
+        where that sign is a comma the decimal degrees are separated by a semicolon."""
+        return localised_position(position, self.cat.locale)
 
     # -- walking -------------------------------------------------------------------------
 
@@ -284,7 +301,9 @@ class _Renderer:
 def _check_envelope(envelope: Mapping[str, Any]) -> None:
     missing = [k for k in _ENVELOPE_KEYS if k not in envelope]
     if missing:
-        raise UsageError(f"envelope lacks {', '.join(missing)}", hint="render a whole envelope")
+        raise UsageError(
+            T("envelope lacks {missing}", missing=", ".join(missing)), hint=T("render a whole envelope")
+        )
 
 
 def render(envelope: Mapping[str, Any], lang: str, *, translator: Translator | None = None) -> Rendered:
@@ -330,7 +349,7 @@ def _meta(envelope: Mapping[str, Any], cat: Catalogue) -> list[RenderedField]:
     if "id" in envelope:
         out.append(RenderedField(cat.get("ui.message_id"), str(envelope["id"]), "id"))
     if "seq" in envelope:
-        seq = format_decimal(envelope["seq"], locale=cat.locale)
+        seq = str(envelope["seq"])  # a code, like a message id: never grouped ("1234", not "1 234")
         out.append(RenderedField(cat.get("ui.seq"), seq, "seq"))
     refs: Sequence[Any] = envelope.get("refs") or ()
     if refs:

@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import httpx
 
 from parley.errors import PeerError, UsageError
+from parley.formats.texts import T
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -55,7 +56,7 @@ class NoTranslator:
     def translate(self, text: str, source: str, target: str) -> str:
         raise UsageError(
             self.reason,
-            hint="set the URL of a LibreTranslate server to get unofficial translations",
+            hint=T("set the URL of a LibreTranslate server to get unofficial translations"),
         )
 
 
@@ -85,8 +86,13 @@ class LibreTranslateTranslator:
                 response = client.post(f"{self.url}/translate", json=payload)
         except httpx.HTTPError as exc:
             raise PeerError(
-                f"translator at {self.url} could not be reached: {type(exc).__name__}: {exc}",
-                hint="check the translator URL and that the server is running",
+                T(
+                    "translator at {url} could not be reached: {exc_type_name}: {exc}",
+                    url=self.url,
+                    exc_type_name=type(exc).__name__,
+                    exc=exc,
+                ),
+                hint=T("check the translator URL and that the server is running"),
             ) from exc
         try:
             data = response.json()
@@ -95,12 +101,16 @@ class LibreTranslateTranslator:
         if response.status_code != 200:
             detail = data.get("error") if isinstance(data, dict) else None
             raise PeerError(
-                f"translator at {self.url} answered {response.status_code}: "
-                f"{detail or response.reason_phrase}",
-                hint="check the API key and that the language pair is installed",
+                T(
+                    "translator at {url} answered {response_status_code}: {detail}",
+                    url=self.url,
+                    response_status_code=response.status_code,
+                    detail=detail or response.reason_phrase,
+                ),
+                hint=T("check the API key and that the language pair is installed"),
             )
         if not isinstance(data, dict) or not isinstance(data.get("translatedText"), str):
-            raise PeerError(f"translator at {self.url} sent an answer without translatedText")
+            raise PeerError(T("translator at {url} sent an answer without translatedText", url=self.url))
         translated: str = data["translatedText"]
         return translated
 

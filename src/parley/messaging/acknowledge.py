@@ -16,6 +16,7 @@ from sqlalchemy import Connection, insert, select
 
 from parley.channels.registry import get_channel_txn
 from parley.errors import ConflictError, ForbiddenError, NotFoundError, UsageError, ValidationError
+from parley.formats.texts import T
 from parley.messaging.chains import chain_head_txn, store_envelope_txn
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope, build_envelope
@@ -30,7 +31,7 @@ def validate_ack_body(body: Any) -> None:
     problems: list[tuple[str, str]] = []
     if not isinstance(body, dict) or sorted(body) != ACK_FIELDS:
         raise ValidationError(
-            "acknowledgment body must have exactly message, hash, operator, desk",
+            T("acknowledgment body must have exactly message, hash, operator, desk"),
             [("", "expected fields: " + ", ".join(ACK_FIELDS))],
         )
     if not isinstance(body["message"], str) or not UUID_RE.match(body["message"]):
@@ -41,7 +42,7 @@ def validate_ack_body(body: Any) -> None:
         if not isinstance(body[k], str) or not NAME_RE.match(body[k]):
             problems.append((f"/{k}", "a name"))
     if problems:
-        raise ValidationError("acknowledgment body is invalid", problems)
+        raise ValidationError(T("acknowledgment body is invalid"), problems)
 
 
 def project_ack_txn(conn: Connection, env: SignedEnvelope) -> None:
@@ -81,34 +82,57 @@ def do_acknowledge(node: Node, message_id: str, operator: Any, desk: str | None 
     with node.engine.begin() as conn:
         row = conn.execute(select(envelopes).where(envelopes.c.id == message_id)).first()
         if row is None:
-            raise NotFoundError(f"no message {message_id}", hint="see `parley inbox`")
+            raise NotFoundError(
+                T("no message {message_id}", message_id=message_id), hint=T("see `parley inbox`")
+            )
         if row.outgoing:
-            raise UsageError("that message was sent by this node; the other side acknowledges it")
+            raise UsageError(T("that message was sent by this node; the other side acknowledges it"))
         if row.type == "acknowledgment":
-            raise UsageError("acknowledgments are not themselves acknowledged")
+            raise UsageError(T("acknowledgments are not themselves acknowledged"))
         if conn.execute(
             select(acknowledgments.c.ack_id).where(acknowledgments.c.message_id == message_id)
         ).first():
-            raise ConflictError(f"message {message_id} is already acknowledged", hint="see `parley show`")
+            raise ConflictError(
+                T("message {message_id} is already acknowledged", message_id=message_id),
+                hint=T("see `parley show`"),
+            )
         channel = get_channel_txn(conn, row.channel)
         own = channel.charter.desks_of(node.name)
         if desk is None:
             candidates = [d for d in own if operator.can_act_on(d)]
             if not candidates:
                 raise ForbiddenError(
-                    f"{operator.username} has no duty, supervisor or admin role "
-                    f"on a member desk of {row.channel}"
+                    T(
+                        "{operator_username} has no duty, supervisor or admin role "
+                        "on a member desk of {row_channel}",
+                        operator_username=operator.username,
+                        row_channel=row.channel,
+                    )
                 )
             desk = candidates[0]
         if desk not in own:
-            raise UsageError(f"desk {desk!r} is not a member of channel {row.channel}")
+            raise UsageError(
+                T(
+                    "desk {desk!r} is not a member of channel {row_channel}",
+                    desk=desk,
+                    row_channel=row.channel,
+                )
+            )
         if not operator.can_act_on(desk):
-            raise ForbiddenError(f"{operator.username} may not acknowledge for desk {desk!r}")
+            raise ForbiddenError(
+                T(
+                    "{operator_username} may not acknowledge for desk {desk!r}",
+                    operator_username=operator.username,
+                    desk=desk,
+                )
+            )
         body = {"message": message_id, "hash": row.hash, "operator": operator.username, "desk": desk}
+        if node.hold_sending is not None:
+            node.hold_sending(row.channel)  # recovering after a restore (parley.continuity.recovery)
         head = chain_head_txn(conn, row.channel, node.name, for_update=True)
         seq, prev = (1, None) if head is None else (head[0] + 1, head[1])
         env = build_envelope(
-            key=node.key,
+            key=node.signing_key(now),  # a rotation dated ahead takes over at its time (§13.4)
             channel=row.channel,
             sender_node=node.name,
             sender_desk=desk,

@@ -17,7 +17,9 @@ from sqlalchemy import and_, insert, select
 
 from parley.clock import format_time
 from parley.node import Node
-from parley.storage.tables import acknowledgments, alarms, delivery, envelopes, escalations
+from parley.storage.alarms import alarm, raise_alarm_txn, readable
+from parley.storage.tables import acknowledgments, delivery, envelopes, escalations
+from parley.watch.paging import chain_covers
 
 
 @dataclass
@@ -84,35 +86,32 @@ def escalate_overdue(node: Node, post: Any = None) -> list[Overdue]:
     """
     fresh: list[Overdue] = []
     now = node.clock.now()
-    desk = node.config.escalation.supervisor_desk or None
+    default_desk = node.config.escalation.supervisor_desk or None
     for item in overdue_messages(node):
         with node.engine.begin() as conn:
             if conn.execute(
                 select(escalations.c.message_id).where(escalations.c.message_id == item.message_id)
             ).first():
                 continue
-            who = "the other side" if item.outgoing else "this node"
-            conn.execute(
-                insert(alarms).values(
-                    kind="ack_overdue",
-                    subject=item.message_id,
-                    severity="critical" if item.precedence in ("FLASH", "IMMEDIATE") else "warning",
-                    message=(
-                        f"{item.precedence} {item.type} on {item.channel} not acknowledged by {who} "
-                        f"(due {item.due_at})" + (f"; supervisor desk {desk} notified" if desk else "")
-                    ),
-                    raised_at=now,
-                )
-            )
+        # A desk with an escalation chain pages its own people (parley.watch.paging); the
+        # alarm stays, the supervisor desk and webhook of [escalation] are for desks without.
+        chained = chain_covers(node, item.message_id)
+        desk = None if chained else default_desk
+        with node.engine.begin() as conn:
+            code, params = _alarm_of(item, desk)
+            raise_alarm_txn(conn, code, item.message_id, now, **params)
             conn.execute(
                 insert(escalations).values(
-                    message_id=item.message_id, escalated_at=now, notified_desk=desk, webhook_status=None
+                    message_id=item.message_id,
+                    escalated_at=now,
+                    notified_desk=desk,
+                    webhook_status="chain" if chained else None,
                 )
             )
         fresh.append(item)
         url = node.config.escalation.webhook_url
-        if url:
-            status = _call_webhook(url, {"event": "ack_overdue", "node": node.name, **item.to_json()}, post)
+        if url and not chained:
+            status = _call_webhook(url, _webhook_payload(node, item, desk), post)
             from sqlalchemy import update
 
             with node.engine.begin() as conn:
@@ -122,6 +121,42 @@ def escalate_overdue(node: Node, post: Any = None) -> list[Overdue]:
                     .values(webhook_status=status)
                 )
     return fresh
+
+
+def _alarm_of(item: Overdue, desk: str | None) -> tuple[str, dict[str, Any]]:
+    """The alarm code (parley.storage.alarms) and parameters of an overdue acknowledgment."""
+    code = ("ack_overdue.there" if item.outgoing else "ack_overdue.here") + (".notified" if desk else "")
+    params: dict[str, Any] = {
+        "precedence": item.precedence,
+        "type": item.type,
+        "channel": item.channel,
+        "due_at": item.due_at,
+    }
+    if desk:
+        params["desk"] = desk
+    return code, params
+
+
+def _webhook_payload(node: Node, item: Overdue, desk: str | None) -> dict[str, Any]:
+    """The webhook's JSON: the overdue message, the alarm's ``code`` and ``params`` for
+    machines, and its ``text`` in the node's language (``[console] default_lang``) for people.
+    """
+    from parley.channels.registry import list_channels_txn
+
+    code, params = _alarm_of(item, desk)
+    lang = node.config.console.default_lang
+    with node.reader.connect() as conn:
+        channels = {c.id: c.charter.name_in for c in list_channels_txn(conn)}
+    text = readable(alarm(code, **params)[1], channels).render(lang)
+    return {
+        "event": "ack_overdue",
+        "node": node.name,
+        **item.to_json(),
+        "code": code,
+        "params": params,
+        "text": text,
+        "lang": lang,
+    }
 
 
 def _call_webhook(url: str, payload: dict[str, Any], post: Any) -> str:

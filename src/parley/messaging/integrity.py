@@ -18,6 +18,7 @@ from sqlalchemy import Connection, select
 from parley.channels.charter import parse_charter_document
 from parley.channels.status import history_txn, parse_status_record
 from parley.errors import VerificationError
+from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.canonical import loads_strict
 from parley.protocol.keys import PublicKey
@@ -34,8 +35,15 @@ class IntegrityReport:
 
 def _key_lookup_txn(conn: Connection, node: Node) -> KeyLookup:
     """Pinned keys read on ``conn`` itself: a second connection would wait on SQLite's lock."""
+    from parley.directory.keys import load_history_txn
+
     keys = {r.name: PublicKey.from_b64(r.public_key) for r in conn.execute(select(peers))}
     keys[node.name] = node.key.public
+    for name in list(keys):
+        # A node with a root key: its whole key history (docs/protocol.md §13).
+        history = load_history_txn(conn, name)
+        if history is not None:
+            keys[name] = history
     return keys.get
 
 
@@ -59,14 +67,17 @@ def verify_store(node: Node, progress: Callable[[int], None] | None = None) -> I
                     wire = loads_strict(row.raw)
                 except ValueError as exc:
                     raise VerificationError(
-                        "1 shape", f"message {row.id}: stored bytes are not JSON: {exc}"
+                        "1 shape",
+                        T("message {row_id}: stored bytes are not JSON: {exc}", row_id=row.id, exc=exc),
                     ) from None
                 try:
                     env = verify_envelope(wire, key_for)
                     check_chain_link(env, last.get(key))
                 except VerificationError as exc:
                     detail = exc.message.split(": ", 1)[-1]
-                    raise VerificationError(exc.step, f"message {row.id}: {detail}") from None
+                    raise VerificationError(
+                        exc.step, T("message {row_id}: {detail}", row_id=row.id, detail=detail)
+                    ) from None
                 for column, signed in (
                     ("id", env.id),
                     ("channel", env.channel),
@@ -83,7 +94,11 @@ def verify_store(node: Node, progress: Callable[[int], None] | None = None) -> I
                     if getattr(row, column) != signed:
                         raise VerificationError(
                             "8 index",
-                            f"message {row.id}: stored {column} differs from the signed envelope",
+                            T(
+                                "message {row_id}: stored {column} differs from the signed envelope",
+                                row_id=row.id,
+                                column=column,
+                            ),
                         )
                 last[key] = (env.seq, env.hash)
                 report.envelopes += 1
@@ -93,7 +108,12 @@ def verify_store(node: Node, progress: Callable[[int], None] | None = None) -> I
         for key in sorted(heads.keys() | last.keys()):
             if heads.get(key) != last.get(key):
                 raise VerificationError(
-                    "7 chain", f"chain head of {key[1]} in {key[0]} does not match the stored chain"
+                    "7 chain",
+                    T(
+                        "chain head of {key_1} in {key_0} does not match the stored chain",
+                        key_1=key[1],
+                        key_0=key[0],
+                    ),
                 )
         report.chains = len(last)
         from parley.protocol.receipt import parse_receipt
@@ -111,13 +131,14 @@ def verify_store(node: Node, progress: Callable[[int], None] | None = None) -> I
                 s.effective,
             ):
                 raise VerificationError(
-                    "status", f"status record {s.id}: stored columns differ from the signed record"
+                    "status",
+                    T("status record {s_id}: stored columns differ from the signed record", s_id=s.id),
                 )
         for c in conn.execute(select(channels)):
             doc = parse_charter_document(loads_strict(c.charter), key_for)
             if doc.charter.id != c.id or doc.charter.hash != c.charter_hash or not doc.complete:
                 raise VerificationError(
-                    "charter", f"channel {c.id}: stored charter differs from the signed one"
+                    "charter", T("channel {c_id}: stored charter differs from the signed one", c_id=c.id)
                 )
             # The status column must be what the signed history says it is.
             history = history_txn(conn, c.id)
@@ -128,6 +149,6 @@ def verify_store(node: Node, progress: Callable[[int], None] | None = None) -> I
             )
             if (c.status, json.loads(c.exempt_types)) != (status, exempt):
                 raise VerificationError(
-                    "status", f"channel {c.id}: stored status differs from its signed history"
+                    "status", T("channel {c_id}: stored status differs from its signed history", c_id=c.id)
                 )
     return report

@@ -19,6 +19,7 @@ from parley.channels.charter import CONTROL_TYPES
 from parley.channels.registry import get_channel_txn
 from parley.clock import format_time, parse_time
 from parley.errors import VerificationError
+from parley.formats.texts import T
 from parley.messaging.receive import HASH_AT, INSERT_DELIVERY, store_receipt_txn
 from parley.node import Node
 from parley.protocol.receipt import Receipt, parse_receipt
@@ -56,9 +57,19 @@ def parse_peer_receipts(node: Node, peer: str, raws: Sequence[Any]) -> list[Rece
     for raw in raws:
         receipt = parse_receipt(raw, node.key_for)
         if receipt.receiver != peer:
-            raise VerificationError("receipt", f"receipt is signed by {receipt.receiver}, not {peer}")
+            raise VerificationError(
+                "receipt",
+                T(
+                    "receipt is signed by {receipt_receiver}, not {peer}",
+                    receipt_receiver=receipt.receiver,
+                    peer=peer,
+                ),
+            )
         if receipt.sender != node.name:
-            raise VerificationError("receipt", f"receipt covers {receipt.sender}'s chain, not ours")
+            raise VerificationError(
+                "receipt",
+                T("receipt covers {receipt_sender}'s chain, not ours", receipt_sender=receipt.sender),
+            )
         out.append(receipt)
     return out
 
@@ -85,8 +96,13 @@ def accept_receipt_txn(node: Node, conn: Connection, receipt: Receipt, now: Any)
     if ours is None or ours.hash != receipt.upto_hash:
         raise VerificationError(
             "receipt",
-            f"{receipt.receiver} receipts seq {receipt.upto_seq} on {receipt.channel} with a hash "
-            "that is not the hash of the envelope stored here",
+            T(
+                "{receipt_receiver} receipts seq {receipt_upto_seq} on {receipt_channel} with a hash "
+                "that is not the hash of the envelope stored here",
+                receipt_receiver=receipt.receiver,
+                receipt_upto_seq=receipt.upto_seq,
+                receipt_channel=receipt.channel,
+            ),
             code="receipt_mismatch",
         )
     store_receipt_txn(conn, receipt, now)

@@ -9,7 +9,8 @@ The checks run in the order the protocol fixes (docs/protocol.md §Receiving):
 10. the channel's status allows it (a suspended channel takes only its exempt types);
 11. the body is within the size limit and valid for its schema;
  7. the chain continues from the last stored envelope of that sender — checked last, since
-    it is the only check whose failure (a gap) is not the sender's fault.
+    it is the only check whose failure (a gap) is not the sender's fault; then a reply's
+    signed reference (§4.3) must name a message held here, in the channel, by its hash.
 
 A batch is all or nothing: the first envelope that fails refuses the batch and nothing is
 stored. An envelope already stored with the same hash is a duplicate: it is receipted again
@@ -31,7 +32,9 @@ from parley.channels.charter import CONTROL_TYPES
 from parley.channels.registry import Channel, get_channel_txn
 from parley.clock import format_time
 from parley.errors import NotFoundError, ParleyError, RefusedError, ValidationError, VerificationError
+from parley.formats.texts import T
 from parley.messaging.chains import chain_head_txn, store_envelopes_txn
+from parley.messaging.search_index import index_messages_txn
 from parley.node import Node
 from parley.protocol.canonical import canonical_bytes
 from parley.protocol.envelope import SignedEnvelope
@@ -62,7 +65,13 @@ class GapError(VerificationError):
     def __init__(self, channel: str, sender: str, expected: int, got: int) -> None:
         super().__init__(
             "7 chain",
-            f"sequence gap in {sender}'s chain on {channel}: expected seq {expected}, got {got}",
+            T(
+                "sequence gap in {sender}'s chain on {channel}: expected seq {expected}, got {got}",
+                sender=sender,
+                channel=channel,
+                expected=expected,
+                got=got,
+            ),
             code="sequence_gap",
             http_status=409,
             details={"channel": channel, "sender": sender, "expected_seq": expected, "got_seq": got},
@@ -98,14 +107,24 @@ def check_envelope_against_channel(node: Node, channel: Channel, env: SignedEnve
     # Step 8: membership.
     if env.sender_node != origin:
         raise RefusedError(
-            f"envelope {env.id} is from {env.sender_node}, but {origin} delivered it",
+            T(
+                "envelope {env_id} is from {env_sender_node}, but {origin} delivered it",
+                env_id=env.id,
+                env_sender_node=env.sender_node,
+                origin=origin,
+            ),
             code="wrong_sender",
         )
     if env.sender_node not in charter.member_nodes or env.sender_desk not in charter.desks_of(
         env.sender_node
     ):
         raise RefusedError(
-            f"{env.sender_node}/{env.sender_desk} is not a member of channel {channel.id!r}",
+            T(
+                "{env_sender_node}/{env_sender_desk} is not a member of channel {channel_id!r}",
+                env_sender_node=env.sender_node,
+                env_sender_desk=env.sender_desk,
+                channel_id=channel.id,
+            ),
             code="not_a_member",
         )
     # Steps 9 and 10: charter type and channel status.
@@ -115,7 +134,12 @@ def check_envelope_against_channel(node: Node, channel: Channel, env: SignedEnve
     limit = node.config.federation.max_body_bytes
     if size > limit:
         raise RefusedError(
-            f"envelope {env.id}: body is {size} bytes, the limit is {limit}",
+            T(
+                "envelope {env_id}: body is {size} bytes, the limit is {limit}",
+                env_id=env.id,
+                size=size,
+                limit=limit,
+            ),
             code="body_too_large",
             http_status=413,
         )
@@ -151,7 +175,7 @@ def receive_batch(
 
     ``before`` runs first inside the same transaction (the request's replay nonce)."""
     if origin == node.name:
-        raise RefusedError("a node does not deliver to itself", code="wrong_sender")
+        raise RefusedError(T("a node does not deliver to itself"), code="wrong_sender")
     now = node.clock.now()
     result = BatchResult()
     touched: dict[tuple[str, str], None] = {}
@@ -162,6 +186,7 @@ def receive_batch(
         channels: dict[str, Channel] = {}
         accepted: list[SignedEnvelope] = []
         in_batch: dict[tuple[str, str, int], str] = {}
+        replies_to: dict[str, tuple[str, str]] = {}  # id -> (channel, hash) accepted in this batch
         due_rows: list[dict[str, Any]] = []
         for index, wire in enumerate(wires):
             try:
@@ -171,7 +196,12 @@ def receive_batch(
                         channels[env.channel] = get_channel_txn(conn, env.channel)
                     except NotFoundError:
                         raise RefusedError(
-                            f"channel {env.channel!r} is unknown to {node.name}", code="unknown_channel"
+                            T(
+                                "channel {env_channel!r} is unknown to {node_name}",
+                                env_channel=env.channel,
+                                node_name=node.name,
+                            ),
+                            code="unknown_channel",
                         ) from None
                 check_envelope_against_channel(node, channels[env.channel], env, origin)
                 key = (env.channel, env.sender_node)
@@ -187,8 +217,13 @@ def receive_batch(
                             continue
                         raise VerificationError(
                             "7 chain",
-                            f"{env.sender_node} signed two different envelopes "
-                            f"at seq {env.seq} on {env.channel}",
+                            T(
+                                "{env_sender_node} signed two different envelopes "
+                                "at seq {env_seq} on {env_channel}",
+                                env_sender_node=env.sender_node,
+                                env_seq=env.seq,
+                                env_channel=env.channel,
+                            ),
                             code="chain_fork",
                             http_status=409,
                         )
@@ -201,7 +236,13 @@ def receive_batch(
                         continue
                     raise VerificationError(
                         "7 chain",
-                        f"{env.sender_node} signed two different envelopes at seq {env.seq} on {env.channel}",
+                        T(
+                            "{env_sender_node} signed two different envelopes "
+                            "at seq {env_seq} on {env_channel}",
+                            env_sender_node=env.sender_node,
+                            env_seq=env.seq,
+                            env_channel=env.channel,
+                        ),
                         code="chain_fork",
                         http_status=409,
                     )
@@ -209,6 +250,10 @@ def receive_batch(
                 if env.seq > expected:
                     raise GapError(env.channel, env.sender_node, expected, env.seq)
                 check_chain_link(env, head)
+                if env.reply_to is not None:
+                    from parley.messaging.threads import check_reply_txn
+
+                    check_reply_txn(conn, env, replies_to)
             except ParleyError as exc:
                 exc.details.setdefault("index", index)
                 raise
@@ -224,6 +269,7 @@ def receive_batch(
                     }
                 )
             accepted.append(env)
+            replies_to[env.id] = (env.channel, env.hash)
             in_batch[(env.channel, env.sender_node, env.seq)] = env.hash
             heads[key] = (env.seq, env.hash)
             touched[key] = None
@@ -231,6 +277,12 @@ def receive_batch(
             result.new_envelopes.append(env)
         # Everything checked: now store the batch in a few statements.
         store_envelopes_txn(conn, accepted, outgoing=False, stored_at=now)
+        index_messages_txn(conn, accepted, outgoing=False)  # found by search from the moment it is stored
+        if any(e.reply_to is not None for e in accepted):
+            from parley.messaging.threads import link_reply_txn
+
+            for env in accepted:  # in batch order, so a reply's parent is linked first
+                link_reply_txn(conn, env)
         if due_rows:
             conn.execute(INSERT_DELIVERY, due_rows)
         if on_stored is not None:

@@ -15,12 +15,14 @@ from typing import Any, TypeVar
 from parley.channels.registry import get_channel_txn
 from parley.directory.audit import audit_txn
 from parley.errors import ForbiddenError, ParleyError, UsageError
+from parley.formats.texts import T
 from parley.messaging.chains import chain_head_txn, store_envelope_txn
+from parley.messaging.search_index import index_message_txn
 from parley.node import Node
 from parley.protocol.envelope import PRECEDENCES, STATUSES, SignedEnvelope, build_envelope
 from parley.record.journal import buffered
 
-T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -33,16 +35,23 @@ class Draft:
     body: dict[str, Any]
     refs: tuple[str, ...] = ()
     type_version: int | None = None
+    reply_to: str | None = None  # the id of the message this answers (docs/protocol.md §4.3)
 
 
 def validate_draft(node: Node, draft: Draft, lang: str = "en") -> int:
     """Check everything that does not need the database; return the schema version."""
     if draft.precedence not in PRECEDENCES:
-        raise UsageError(f"unknown precedence {draft.precedence!r}", hint=f"one of {', '.join(PRECEDENCES)}")
+        raise UsageError(
+            T("unknown precedence {draft_precedence!r}", draft_precedence=draft.precedence),
+            hint=T("one of {precedences}", precedences=", ".join(PRECEDENCES)),
+        )
     if draft.status not in STATUSES:
-        raise UsageError(f"unknown status {draft.status!r}", hint=f"one of {', '.join(STATUSES)}")
+        raise UsageError(
+            T("unknown status {draft_status!r}", draft_status=draft.status),
+            hint=T("one of {statuses}", statuses=", ".join(STATUSES)),
+        )
     if draft.type == "acknowledgment":
-        raise UsageError("acknowledgments are sent with `parley ack MESSAGE_ID`")
+        raise UsageError(T("acknowledgments are sent with `parley ack MESSAGE_ID`"))
     from parley.formats.registry import latest_version, validate_body
 
     version = draft.type_version or latest_version(draft.type)
@@ -97,7 +106,7 @@ def send_group_txn(
     return out
 
 
-def isolated_txn(conn: Any, act: Callable[[], T]) -> T | ParleyError:
+def isolated_txn(conn: Any, act: Callable[[], R]) -> R | ParleyError:
     """Run ``act`` on a savepoint: a ParleyError undoes only its own writes (and log leaves)."""
     from parley.record.journal import BUFFER
 
@@ -128,22 +137,43 @@ def checked_envelope_txn(
     """Every check of ``draft``, and its signed envelope next in the chain with the time it
     was made; writes nothing, so a refusal here needs no savepoint to undo."""
     if acting_for is not None and not acting_for.can_act_on(draft.desk):
-        raise ForbiddenError(f"{acting_for.username} may not send for desk {draft.desk!r}")
+        raise ForbiddenError(
+            T(
+                "{acting_for_username} may not send for desk {draft_desk!r}",
+                acting_for_username=acting_for.username,
+                draft_desk=draft.desk,
+            )
+        )
     channel = get_channel_txn(conn, draft.channel)
     if draft.desk not in channel.charter.desks_of(node.name):
         raise UsageError(
-            f"desk {draft.desk!r} is not a member of channel {draft.channel!r}",
-            hint=f"member desks of this node: {', '.join(channel.charter.desks_of(node.name))}",
+            T(
+                "desk {draft_desk!r} is not a member of channel {draft_channel!r}",
+                draft_desk=draft.desk,
+                draft_channel=draft.channel,
+            ),
+            hint=T(
+                "member desks of this node: {channel_charter_desks_of}",
+                channel_charter_desks_of=", ".join(channel.charter.desks_of(node.name)),
+            ),
         )
     channel.check_allows(draft.type)
     # The body is checked only once the charter allows its type: a type the channel
     # does not carry should be refused as such, not for the fields it lacks.
     version = validate_draft(node, draft, lang)
+    if node.hold_sending is not None:
+        node.hold_sending(draft.channel)  # recovering after a restore (parley.continuity.recovery)
     head = chain_head_txn(conn, draft.channel, node.name, for_update=True)
     seq, prev = (1, None) if head is None else (head[0] + 1, head[1])
+    reply_ref, refs = None, list(draft.refs)
+    if draft.reply_to is not None:
+        from parley.messaging.threads import reply_reference_txn
+
+        reply_ref = reply_reference_txn(conn, draft.channel, draft.reply_to)
+        refs = list(dict.fromkeys([draft.reply_to, *refs]))  # §4.3: the answered id is in refs
     now = node.clock.now()
     env = build_envelope(
-        key=node.key,
+        key=node.signing_key(now),  # a rotation dated ahead takes over at its time (§13.4)
         channel=draft.channel,
         sender_node=node.name,
         sender_desk=draft.desk,
@@ -155,7 +185,8 @@ def checked_envelope_txn(
         precedence=draft.precedence,
         status=draft.status,
         body=draft.body,
-        refs=list(draft.refs),
+        refs=refs,
+        reply_to=reply_ref,
     )
     from parley.workflows.rules import check_workflow_rules
 
@@ -166,6 +197,11 @@ def checked_envelope_txn(
 def store_sent_txn(conn: Any, env: SignedEnvelope, now: datetime, acting_for: Any = None) -> None:
     """Store a checked envelope on this node's chain, with the operator's audit entry."""
     store_envelope_txn(conn, env, outgoing=True, stored_at=now)
+    index_message_txn(conn, env, outgoing=True)  # found by search from the moment it is stored
+    if env.reply_to is not None:
+        from parley.messaging.threads import link_reply_txn
+
+        link_reply_txn(conn, env)
     if acting_for is not None:
         audit_txn(
             conn, now, acting_for.username, "send", {"id": env.id, "channel": env.channel, "type": env.type}

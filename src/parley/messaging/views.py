@@ -1,4 +1,10 @@
-"""Read models of messages for the API, the CLI and the console."""
+"""Read models of messages for the API, the CLI and the console.
+
+Given the ``viewer`` (the operator asking), each shows only what the authorization policy
+lets them see (:mod:`parley.directory.policy`): messages on channels of their desks; any
+other is "not found", like one that does not exist. Without a viewer (the CLI, run by the
+node's owner on the host) everything is shown.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,18 @@ from typing import Any
 
 from sqlalchemy import select
 
+from parley.directory.operators import Operator
 from parley.errors import NotFoundError
+from parley.formats.texts import T
+from parley.messaging.search import MessagePage, MessageQuery, search_messages
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
 from parley.storage.tables import acknowledgments, delivery, envelopes
 
 
-def list_messages(node: Node, outgoing: bool, channel: str | None, limit: int) -> list[dict[str, Any]]:
+def list_messages(
+    node: Node, outgoing: bool, channel: str | None, limit: int, viewer: Operator | None = None
+) -> list[dict[str, Any]]:
     q = (
         select(
             envelopes.c.id,
@@ -35,6 +46,14 @@ def list_messages(node: Node, outgoing: bool, channel: str | None, limit: int) -
     )
     if channel:
         q = q.where(envelopes.c.channel == channel)
+    if viewer is not None:
+        from parley.directory.policy import not_found_channel, visible_channel_ids
+
+        seen = visible_channel_ids(node, viewer)
+        if channel and channel not in seen:
+            raise not_found_channel(channel)
+        # Filtered in the query, so messages the viewer may not see do not use up the limit.
+        q = q.where(envelopes.c.channel.in_(sorted(seen)))
     with node.reader.connect() as conn:
         rows = conn.execute(q).all()
         dues = {}
@@ -62,11 +81,37 @@ def list_messages(node: Node, outgoing: bool, channel: str | None, limit: int) -
     ]
 
 
-def message_detail(node: Node, message_id: str, lang: str) -> dict[str, Any]:
+def find_messages(
+    node: Node,
+    query: MessageQuery,
+    viewer: Operator | None = None,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+    oldest: bool = False,
+) -> MessagePage:
+    """One page of the messages matching ``query`` that ``viewer`` may see (all without one).
+
+    A channel asked for by name that the viewer may not see is "not found", as in
+    :func:`list_messages`, so the answer does not tell that it exists.
+    """
+    visible: set[str] | None = None
+    if viewer is not None:
+        from parley.directory.policy import not_found_channel, visible_channel_ids
+
+        visible = visible_channel_ids(node, viewer)
+        for channel in query.channels:
+            if channel not in visible:
+                raise not_found_channel(channel)
+    return search_messages(node, query, visible_channels=visible, cursor=cursor, limit=limit, oldest=oldest)
+
+
+def message_detail(node: Node, message_id: str, lang: str, viewer: Operator | None = None) -> dict[str, Any]:
     with node.reader.connect() as conn:
         row = conn.execute(select(envelopes).where(envelopes.c.id == message_id)).first()
-        if row is None:
-            raise NotFoundError(f"no message {message_id}", hint="see the inbox")
+        if row is None or (viewer is not None and not _sees(node, viewer, row.channel)):
+            # Not "forbidden": whether the message exists is itself not this viewer's to know.
+            raise NotFoundError(T("no message {message_id}", message_id=message_id), hint=T("see the inbox"))
         receipts = [
             {"receiver": d.receiver_node, "receipted_at": d.receipted_at, "due_at": d.due_at}
             for d in conn.execute(select(delivery).where(delivery.c.message_id == message_id))
@@ -87,6 +132,9 @@ def message_detail(node: Node, message_id: str, lang: str) -> dict[str, Any]:
             "late": ack.late,
         },
     }
+    from parley.watch.paging import pages_for
+
+    out["pages"] = pages_for(node, message_id)  # who was paged about it, and how it went
     if env.type != "acknowledgment":
         try:
             from parley.formats.render import render, render_text
@@ -96,3 +144,20 @@ def message_detail(node: Node, message_id: str, lang: str) -> dict[str, Any]:
         except Exception as exc:  # rendering must never hide the signed original
             out["rendered_error"] = str(exc)
     return out
+
+
+def _sees(node: Node, viewer: Operator, channel: str) -> bool:
+    from parley.directory.policy import visible_channel_ids
+
+    return channel in visible_channel_ids(node, viewer)
+
+
+def require_visible_message(node: Node, viewer: Operator, message_id: str) -> str:
+    """The channel of ``message_id``; 404 if there is no such message or ``viewer`` may not see it."""
+    with node.reader.connect() as conn:
+        channel = conn.execute(
+            select(envelopes.c.channel).where(envelopes.c.id == message_id)
+        ).scalar_one_or_none()
+    if channel is None or not _sees(node, viewer, channel):
+        raise NotFoundError(T("no message {message_id}", message_id=message_id), hint=T("see the inbox"))
+    return str(channel)

@@ -31,8 +31,17 @@ def content_hash(value: Any) -> str:
     return "sha256:" + sha256_hex(canonical_bytes(value))
 
 
-def loads_strict(data: bytes | str) -> Any:
-    """Parse JSON, refusing duplicate keys and non-finite numbers (RFC 8785 forbids both)."""
+MAX_DEPTH = 64
+
+
+def loads_strict(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
+    """Parse JSON, refusing duplicate keys and non-finite numbers (RFC 8785 forbids both).
+
+    Nesting deeper than ``max_depth`` arrays/objects is refused with a ValueError: nothing
+    Parley reads nests beyond a dozen levels, and a hostile document 100,000 levels deep
+    would otherwise exhaust the stack here or in every recursive walk after it (RFC 8259 §9
+    lets a parser set such a limit).
+    """
 
     def no_dupes(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -45,4 +54,25 @@ def loads_strict(data: bytes | str) -> Any:
     def no_constant(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
 
-    return json.loads(data, object_pairs_hook=no_dupes, parse_constant=no_constant)
+    try:
+        value = json.loads(data, object_pairs_hook=no_dupes, parse_constant=no_constant)
+    except RecursionError:
+        raise ValueError(f"JSON nested deeper than {max_depth} levels") from None
+    check_depth(value, max_depth)
+    return value
+
+
+def check_depth(value: Any, max_depth: int = MAX_DEPTH) -> None:
+    """Raise ValueError if ``value`` nests arrays/objects deeper than ``max_depth``."""
+    # Iterative, so that checking a deep value cannot itself overflow the stack.
+    if not isinstance(value, dict | list):
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth >= max_depth:
+                    raise ValueError(f"JSON nested deeper than {max_depth} levels")
+                stack.append((child, depth + 1))

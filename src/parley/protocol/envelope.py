@@ -41,6 +41,9 @@ ENVELOPE_FIELDS = (
     "body",
     "refs",
 )
+# Members an envelope may carry in addition (§4.3): absent unless used, so an envelope
+# without them has the same bytes, hash and signature as before they were defined.
+OPTIONAL_FIELDS = ("reply_to",)
 WIRE_FIELDS = ("envelope", "hash", "key_id", "signature")
 
 
@@ -105,6 +108,12 @@ class SignedEnvelope:
     def refs(self) -> list[str]:
         return [str(r) for r in self.envelope["refs"]]
 
+    @property
+    def reply_to(self) -> dict[str, str] | None:
+        """The signed reference to the message this one answers (§4.3), if it is a reply."""
+        r = self.envelope.get("reply_to")
+        return None if r is None else {"id": str(r["id"]), "hash": str(r["hash"])}
+
     def to_wire(self) -> dict[str, Any]:
         return {
             "envelope": self.envelope,
@@ -160,6 +169,7 @@ def build_envelope(
     body: dict[str, Any],
     refs: list[str] | None = None,
     message_id: str | None = None,
+    reply_to: dict[str, str] | None = None,
 ) -> SignedEnvelope:
     """Assemble, hash and sign an envelope. The caller supplies the chain position."""
     envelope: dict[str, Any] = {
@@ -177,6 +187,8 @@ def build_envelope(
         "body": body,
         "refs": list(refs or []),
     }
+    if reply_to is not None:
+        envelope["reply_to"] = {"id": reply_to["id"], "hash": reply_to["hash"]}
     canonical = canonical_bytes(envelope)
     return SignedEnvelope(
         envelope=envelope,

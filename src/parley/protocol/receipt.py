@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parley.errors import VerificationError
+from parley.formats.texts import T
 from parley.protocol import signing
 from parley.protocol.canonical import canonical_bytes
 from parley.protocol.keys import PublicKey, SigningKeyPair
@@ -83,17 +84,25 @@ def make_receipt(
 
 def parse_receipt(raw: Any, key_for: Any) -> Receipt:
     if not isinstance(raw, dict) or sorted(raw) != ["receipt", "signature"]:
-        raise VerificationError("receipt", "not a receipt object")
+        raise VerificationError("receipt", T("not a receipt object"))
     data = raw["receipt"]
     if not isinstance(data, dict) or sorted(data) != RECEIPT_FIELDS or data["kind"] != "receipt":
-        raise VerificationError("receipt", "receipt fields are wrong")
+        raise VerificationError("receipt", T("receipt fields are wrong"))
     if not isinstance(data["upto_seq"], int) or isinstance(data["upto_seq"], bool) or data["upto_seq"] < 1:
-        raise VerificationError("receipt", "upto_seq must be a positive integer")
+        raise VerificationError("receipt", T("upto_seq must be a positive integer"))
     public: PublicKey | None = key_for(str(data["receiver"]))
     if public is None:
-        raise VerificationError("receipt", f"receiver {data['receiver']!r} is not a known node")
+        raise VerificationError(
+            "receipt", T("receiver {data_receiver!r} is not a known node", data_receiver=data["receiver"])
+        )
+    if hasattr(public, "dated") and isinstance(data["received_at"], str):
+        public = public.dated(data["received_at"])  # a key history (§13): the keys valid then
     if not isinstance(raw["signature"], str) or not signing.verify("receipt", data, raw["signature"], public):
         raise VerificationError(
-            "receipt", f"signature of {data['receiver']!r} on the receipt does not verify"
+            "receipt",
+            T(
+                "signature of {data_receiver!r} on the receipt does not verify",
+                data_receiver=data["receiver"],
+            ),
         )
     return Receipt(data, raw["signature"])

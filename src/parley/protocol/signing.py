@@ -15,7 +15,11 @@ from parley.protocol.keys import PublicKey, SigningKeyPair, b64, unb64
 PROTOCOL = "parley/1"
 
 # Every kind of signed object; see docs/protocol.md §Signatures.
-KINDS = frozenset({"envelope", "receipt", "card", "charter", "status", "request", "linktest", "bundle"})
+KINDS = frozenset(
+    {"envelope", "receipt", "card", "charter", "status", "request", "linktest", "bundle"}
+    | {"key-certificate", "key-record"}  # §13: signed by a node's root key
+    | {"tls-update"}  # §13.7: a new TLS pin, signed by the operational key
+)
 
 
 def signing_input(kind: str, payload: Any) -> bytes:

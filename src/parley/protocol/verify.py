@@ -5,11 +5,13 @@ whose ``step`` names the step, so the CLI, a peer's error answer and a test all 
 thing about the same fault. The steps, in order:
 
 1. shape      the wire object has exactly ``envelope``, ``hash``, ``key_id``, ``signature``,
-              and the envelope exactly the fields of ENVELOPE_FIELDS, each of its JSON type;
+              and the envelope exactly the fields of ENVELOPE_FIELDS (plus any of
+              OPTIONAL_FIELDS), each of its JSON type;
 2. protocol   ``protocol`` is a version this implementation speaks (``parley/1``);
 3. fields     values are well-formed: UUID id, non-empty names, seq ≥ 1, prev is null
               exactly when seq is 1 and otherwise ``sha256:`` + 64 hex, UTC ``created``,
-              known precedence and status, body an object, refs a list of ids;
+              known precedence and status, body an object, refs a list of ids, and
+              the optional ``reply_to`` exactly {id, hash} with its id in refs;
 4. hash       ``hash`` equals SHA-256 over the RFC 8785 bytes of the envelope;
 5. key        the sender node is known and ``key_id`` is the id of its pinned key;
 6. signature  the Ed25519 signature verifies over the domain-separated canonical bytes;
@@ -29,10 +31,12 @@ from typing import Any
 
 from parley.clock import format_time, parse_time
 from parley.errors import VerificationError
+from parley.formats.texts import T
 from parley.protocol import signing
 from parley.protocol.canonical import canonical_bytes, sha256_hex
 from parley.protocol.envelope import (
     ENVELOPE_FIELDS,
+    OPTIONAL_FIELDS,
     PRECEDENCES,
     PROTOCOL,
     STATUSES,
@@ -79,33 +83,46 @@ def verify_envelope(
     """
     # Step 1: shape.
     if not isinstance(wire, dict):
-        raise VerificationError("1 shape", "an envelope must be a JSON object")
+        raise VerificationError("1 shape", T("an envelope must be a JSON object"))
     if sorted(wire) != sorted(WIRE_FIELDS):
         raise VerificationError(
-            "1 shape", f"wire object must have exactly the fields {', '.join(WIRE_FIELDS)}"
+            "1 shape",
+            T("wire object must have exactly the fields {wire_fields}", wire_fields=", ".join(WIRE_FIELDS)),
         )
     env = wire["envelope"]
     if not isinstance(env, dict):
-        raise VerificationError("1 shape", "'envelope' must be a JSON object")
+        raise VerificationError("1 shape", T("'envelope' must be a JSON object"))
     missing = [f for f in ENVELOPE_FIELDS if f not in env]
-    extra = [f for f in env if f not in ENVELOPE_FIELDS]
+    extra = [f for f in env if f not in ENVELOPE_FIELDS and f not in OPTIONAL_FIELDS]
     if missing or extra:
         raise VerificationError(
-            "1 shape", f"envelope fields wrong: missing {missing or '-'}, unexpected {extra or '-'}"
+            "1 shape",
+            T(
+                "envelope fields wrong: missing {missing}, unexpected {extra}",
+                missing=missing or "-",
+                extra=extra or "-",
+            ),
         )
     for name, typ in _FIELD_TYPES.items():
         value = env[name]
         # bool is an int in Python, never in our format.
         if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
-            raise VerificationError("1 shape", f"envelope field {name!r} has the wrong type")
+            raise VerificationError("1 shape", T("envelope field {name!r} has the wrong type", name=name))
+    if "reply_to" in env and not isinstance(env["reply_to"], dict):
+        raise VerificationError("1 shape", T("envelope field 'reply_to' has the wrong type"))
     for name in ("hash", "key_id", "signature"):
         if not isinstance(wire[name], str):
-            raise VerificationError("1 shape", f"{name!r} must be a string")
+            raise VerificationError("1 shape", T("{name!r} must be a string", name=name))
 
     # Step 2: protocol.
     if env["protocol"] != PROTOCOL:
         raise VerificationError(
-            "2 protocol", f"protocol {env['protocol']!r} is not supported (this node speaks {PROTOCOL})"
+            "2 protocol",
+            T(
+                "protocol {env_protocol!r} is not supported (this node speaks {protocol})",
+                env_protocol=env["protocol"],
+                protocol=PROTOCOL,
+            ),
         )
 
     # Step 3: field values.
@@ -116,23 +133,38 @@ def verify_envelope(
         canonical = canonical_bytes(env)
         digest = "sha256:" + sha256_hex(canonical)
     except ValueError as exc:
-        raise VerificationError("4 hash", f"envelope cannot be canonicalized: {exc}") from exc
+        raise VerificationError("4 hash", T("envelope cannot be canonicalized: {exc}", exc=exc)) from exc
     if digest != wire["hash"]:
-        raise VerificationError("4 hash", f"content hash is {digest}, envelope says {wire['hash']}")
+        raise VerificationError(
+            "4 hash",
+            T("content hash is {digest}, envelope says {wire_hash}", digest=digest, wire_hash=wire["hash"]),
+        )
 
     # Step 5: key.
     sender = env["sender"]["node"]
     public = key_for(sender)
     if public is None:
-        raise VerificationError("5 key", f"sender node {sender!r} is not a known peer")
-    if wire["key_id"] != public.key_id:
+        raise VerificationError("5 key", T("sender node {sender!r} is not a known peer", sender=sender))
+    for_signature = getattr(public, "for_signature", None)
+    if for_signature is not None:
+        # A key history (§13): the key the envelope names, if valid and unrevoked when signed.
+        public = for_signature(wire["key_id"], env["created"])
+    elif wire["key_id"] != public.key_id:
         raise VerificationError(
-            "5 key", f"key id {wire['key_id']} is not the pinned key {public.key_id} of {sender!r}"
+            "5 key",
+            T(
+                "key id {wire_key_id} is not the pinned key {public_key_id} of {sender!r}",
+                wire_key_id=wire["key_id"],
+                public_key_id=public.key_id,
+                sender=sender,
+            ),
         )
 
     # Step 6: signature.
     if not signing.verify_canonical("envelope", canonical, wire["signature"], public):
-        raise VerificationError("6 signature", f"signature does not verify with {sender!r}'s key")
+        raise VerificationError(
+            "6 signature", T("signature does not verify with {sender!r}'s key", sender=sender)
+        )
 
     signed = SignedEnvelope(env, wire["hash"], wire["key_id"], wire["signature"], canonical)
 
@@ -147,17 +179,31 @@ def check_chain_link(signed: SignedEnvelope, previous: tuple[int, str] | None) -
     if previous is None:
         if signed.seq != 1:
             raise VerificationError(
-                "7 chain", f"sequence gap: expected seq 1, got {signed.seq}", code="sequence_gap"
+                "7 chain",
+                T("sequence gap: expected seq 1, got {signed_seq}", signed_seq=signed.seq),
+                code="sequence_gap",
             )
         return
     last_seq, last_hash = previous
     if signed.seq != last_seq + 1:
         code = "sequence_gap" if signed.seq > last_seq + 1 else "sequence_old"
-        raise VerificationError("7 chain", f"expected seq {last_seq + 1}, got {signed.seq}", code=code)
+        raise VerificationError(
+            "7 chain",
+            T(
+                "expected seq {last_seq_plus_1}, got {signed_seq}",
+                last_seq_plus_1=last_seq + 1,
+                signed_seq=signed.seq,
+            ),
+            code=code,
+        )
     if signed.prev != last_hash:
         raise VerificationError(
             "7 chain",
-            f"prev is {signed.prev}, but the previous envelope's hash is {last_hash}",
+            T(
+                "prev is {signed_prev}, but the previous envelope's hash is {last_hash}",
+                signed_prev=signed.prev,
+                last_hash=last_hash,
+            ),
             code="chain_broken",
         )
 
@@ -165,40 +211,66 @@ def check_chain_link(signed: SignedEnvelope, previous: tuple[int, str] | None) -
 def _check_fields(env: dict[str, Any]) -> None:
     step = "3 fields"
     if not _is_message_id(env["id"]):
-        raise VerificationError(step, f"id {env['id']!r} is not a UUID in lower-case hyphenated form")
+        raise VerificationError(
+            step, T("id {env_id!r} is not a UUID in lower-case hyphenated form", env_id=env["id"])
+        )
     if not NAME_RE.match(env["channel"]):
-        raise VerificationError(step, f"channel {env['channel']!r} is not a valid name")
+        raise VerificationError(
+            step, T("channel {env_channel!r} is not a valid name", env_channel=env["channel"])
+        )
     sender = env["sender"]
     if sorted(sender) != ["desk", "node"] or not all(
         isinstance(sender[k], str) and NAME_RE.match(sender[k]) for k in ("node", "desk")
     ):
-        raise VerificationError(step, "sender must be {node, desk} with valid names")
+        raise VerificationError(step, T("sender must be {{node, desk}} with valid names"))
     if env["seq"] < 1:
-        raise VerificationError(step, "seq counts from 1")
+        raise VerificationError(step, T("seq counts from 1"))
     if env["seq"] == 1 and env["prev"] is not None:
-        raise VerificationError(step, "the first envelope of a chain has prev null")
+        raise VerificationError(step, T("the first envelope of a chain has prev null"))
     if env["seq"] > 1 and not (isinstance(env["prev"], str) and HASH_RE.match(env["prev"])):
-        raise VerificationError(step, "prev must be 'sha256:' followed by 64 hex digits")
+        raise VerificationError(step, T("prev must be 'sha256:' followed by 64 hex digits"))
     # Only the one time form of §1 is accepted: stored times are compared as strings.
     try:
         canonical_time = format_time(parse_time(env["created"]))
     except (ValueError, OverflowError):
-        raise VerificationError(step, f"created {env['created']!r} is not an RFC 3339 UTC time") from None
+        raise VerificationError(
+            step, T("created {env_created!r} is not an RFC 3339 UTC time", env_created=env["created"])
+        ) from None
     if canonical_time != env["created"]:
-        raise VerificationError(step, "created must be UTC, three fractional digits, Z suffix")
+        raise VerificationError(step, T("created must be UTC, three fractional digits, Z suffix"))
     if not TYPE_RE.match(env["type"]):
-        raise VerificationError(step, f"type {env['type']!r} is not a valid type name")
+        raise VerificationError(step, T("type {env_type!r} is not a valid type name", env_type=env["type"]))
     if env["type_version"] < 1:
-        raise VerificationError(step, "type_version counts from 1")
+        raise VerificationError(step, T("type_version counts from 1"))
     if env["precedence"] not in PRECEDENCES:
-        raise VerificationError(step, f"precedence must be one of {', '.join(PRECEDENCES)}")
+        raise VerificationError(
+            step, T("precedence must be one of {precedences}", precedences=", ".join(PRECEDENCES))
+        )
     if env["status"] not in STATUSES:
-        raise VerificationError(step, f"status must be one of {', '.join(STATUSES)}")
+        raise VerificationError(step, T("status must be one of {statuses}", statuses=", ".join(STATUSES)))
     for ref in env["refs"]:
         if not isinstance(ref, str):
-            raise VerificationError(step, "refs must be message ids (strings)")
+            raise VerificationError(step, T("refs must be message ids (strings)"))
         if not _is_message_id(ref):
-            raise VerificationError(step, f"ref {ref!r} is not a message id")
+            raise VerificationError(step, T("ref {ref!r} is not a message id", ref=ref))
+    if "reply_to" in env:
+        _check_reply_to(env)
+
+
+def _check_reply_to(env: dict[str, Any]) -> None:
+    """§4.3: exactly {id, hash}, a message id and a content hash; the id is also in refs."""
+    step = "3 fields"
+    reply_to = env["reply_to"]
+    if sorted(reply_to) != ["hash", "id"]:
+        raise VerificationError(step, T("reply_to must be exactly {{id, hash}}"))
+    if not (isinstance(reply_to["id"], str) and _is_message_id(reply_to["id"])):
+        raise VerificationError(step, T("reply_to.id must be a message id"))
+    if not (isinstance(reply_to["hash"], str) and HASH_RE.match(reply_to["hash"])):
+        raise VerificationError(step, T("reply_to.hash must be 'sha256:' followed by 64 hex digits"))
+    if reply_to["id"] == env["id"]:
+        raise VerificationError(step, T("a message cannot reply to itself"))
+    if reply_to["id"] not in env["refs"]:
+        raise VerificationError(step, T("reply_to.id must also be listed in refs"))
 
 
 def _is_message_id(value: str) -> bool:

@@ -301,8 +301,9 @@ class Witness:
             )
         if new.size < old_size:
             raise RollbackAlarm(f"{new.origin} rolled back from size {old_size} to size {new.size}")
-        if previous is None:
-            # Trust on first use: nothing is known yet, and the empty tree needs no proof.
+        if previous is None or previous.size == 0:
+            # Trust on first use: nothing is known yet. A cosigned empty tree tells nothing
+            # either, and RFC 9162 has no consistency proof from it (merkle refuses one).
             if proof:
                 raise InconsistencyAlarm(
                     f"{new.origin}: a first checkpoint needs an empty proof, got {len(proof)} hashes"

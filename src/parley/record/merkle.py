@@ -37,8 +37,11 @@ hash, ``inclusion_path`` and ``root``:
 Verifying a consistency proof (§2.1.4.2), given ``first`` (size1), ``second`` (size2),
 ``first_hash``, ``second_hash`` and ``consistency_path``:
 
-1. Fail if ``consistency_path`` is empty. (Equal sizes, and ``first == 0``, are handled
-   before this step: both need an empty proof, RFC 9162 defines no proof for them.)
+1. Fail if ``consistency_path`` is empty. (Equal sizes are handled before this step: they
+   need an empty proof and equal roots. ``first == 0`` with ``second > 0`` is refused there
+   too: RFC 9162 §2.1.4 defines PROOF(m, D[n]) only for ``0 < m < n``, and the
+   transparency-dev test vectors refuse a proof from the empty tree. A verifier that holds
+   nothing yet has nothing to check a proof against; it trusts the first tree it sees.)
 2. If ``first`` is an exact power of 2, prepend ``first_hash`` to ``consistency_path``.
 3. Set ``fn = first - 1`` and ``sn = second - 1``.
 4. If ``LSB(fn)`` is set, right-shift ``fn`` and ``sn`` until ``LSB(fn)`` is not set.
@@ -156,7 +159,11 @@ def inclusion_proof(index: int, size: int, get_hash: GetHash) -> list[bytes]:
 
 
 def consistency_proof(size1: int, size2: int, get_hash: GetHash) -> list[bytes]:
-    """PROOF(size1, D[size2]) of RFC 9162 §2.1.4.1; empty when size1 is 0 or equals size2."""
+    """PROOF(size1, D[size2]) of RFC 9162 §2.1.4.1; empty when size1 equals size2.
+
+    Empty also when size1 is 0: there is no such proof, and :func:`verify_consistency`
+    refuses one; callers only ask for it to send "nothing" to a peer that holds nothing.
+    """
     if not 0 <= size1 <= size2:
         raise ValueError(f"no consistency proof from size {size1} to size {size2}")
     if size1 == 0 or size1 == size2:
@@ -255,10 +262,13 @@ def verify_consistency(size1: int, size2: int, proof: list[bytes], root1: bytes,
         _check_root(root2, root1, "root")
         return
     if size1 == 0:
-        # The empty tree is a prefix of every tree; there is nothing to prove.
-        if proof:
-            raise ProofError(f"consistency proof has wrong size: expected 0 hashes, got {len(proof)}")
-        return
+        # RFC 9162 defines no consistency proof from the empty tree: "proving" it would
+        # accept any root2 at all, so a caller relying on it would check nothing.
+        raise ProofError(
+            f"no consistency proof exists from the empty tree (size 0) to size {size2} "
+            "(RFC 9162 §2.1.4 defines them for 0 < size1 < size2); a verifier that holds no "
+            "tree yet takes the first one it sees as it is"
+        )
     if not proof:  # step 1
         raise ProofError("consistency proof is empty")
 

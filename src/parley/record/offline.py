@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from parley.errors import ParleyError, UsageError, VerificationError
+from parley.formats.texts import T, Text, cli_lang
 from parley.protocol.canonical import canonical_bytes
 from parley.protocol.card import parse_card
 from parley.protocol.envelope import SignedEnvelope
@@ -45,7 +46,7 @@ from parley.record import merkle
 from parley.record.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from parley.record.note import Note, NoteError
 from parley.record.proof import PROOF_FORMAT, leaf_hash_of, receipt_ref
-from parley.record.witnessing import ORIGIN_PREFIX, cosigner_verifier, log_name, log_verifier
+from parley.record.witnessing import ORIGIN_PREFIX, cosigner_verifier_for, log_name, log_verifier_for
 
 __all__ = [
     "KeyRing",
@@ -62,10 +63,48 @@ __all__ = [
 
 
 class KeyRing:
-    """Node name → public key, from identity cards only."""
+    """Node name → public key, from identity cards only (and root keys, from v2 cards)."""
 
-    def __init__(self, keys: dict[str, PublicKey]) -> None:
+    def __init__(self, keys: dict[str, PublicKey], roots: dict[str, PublicKey] | None = None) -> None:
         self.keys = keys
+        self.roots = roots or {}
+
+    def with_history(self, history: Any) -> KeyRing:
+        """This ring with each carded node's key history from a file (docs/protocol.md §13).
+
+        A history counts only under the root its node's card carries, so a file cannot
+        bring keys of its own; a node whose card has no root keeps its one carded key."""
+        from parley.directory.keys import history_from_documents
+
+        if not isinstance(history, dict):
+            raise VerificationError("1 format", T("key_history must be an object of node names"))
+        keys = dict(self.keys)
+        for name, docs in history.items():
+            root = self.roots.get(name)
+            if root is None:
+                continue
+            if not isinstance(docs, dict) or sorted(docs) != ["certificate", "records", "root_key"]:
+                raise VerificationError("1 format", T("key history of {name!r} is malformed", name=name))
+            if docs["root_key"] != root.b64:
+                raise VerificationError(
+                    "2 cards", T("key history of {name!r} is under another root than its card", name=name)
+                )
+            try:
+                ring = history_from_documents(name, docs)
+            except (VerificationError, ValueError, TypeError, KeyError) as exc:
+                problem = getattr(exc, "message", str(exc))
+                raise VerificationError(
+                    "2 cards", T("key history of {name!r}: {exc}", name=name, exc=problem)
+                ) from None
+            if keys[name].key_id not in ring.entries:
+                raise VerificationError(
+                    "2 cards", T("the card's key of {name!r} is not in its key history", name=name)
+                )
+            keys[name] = ring
+        return KeyRing(keys, self.roots)
+
+    def has_history(self) -> bool:
+        return any(hasattr(k, "for_signature") for k in self.keys.values())
 
     def get(self, name: str) -> PublicKey | None:
         return self.keys.get(name)
@@ -75,8 +114,8 @@ class KeyRing:
         if public is None:
             raise VerificationError(
                 "2 cards",
-                f"no identity card for {name!r}, needed to check {why}",
-                hint=f"pass {name}'s card with --key CARD.json",
+                T("no identity card for {name!r}, needed to check {why}", name=name, why=why),
+                hint=T("pass {name}'s card with --key CARD.json", name=name),
             )
         return public
 
@@ -88,6 +127,7 @@ def load_cards(paths: Sequence[Path]) -> KeyRing:
     from parley.cli.common import read_json_file
 
     keys: dict[str, PublicKey] = {}
+    roots: dict[str, PublicKey] = {}
     for path in paths:
         try:
             card = parse_card(read_json_file(path))
@@ -97,11 +137,13 @@ def load_cards(paths: Sequence[Path]) -> KeyRing:
         if known is not None and known != card.public:
             raise VerificationError(
                 "2 cards",
-                f"two cards give {card.name!r} different keys",
-                hint="pass one card per node",
+                T("two cards give {card_name!r} different keys", card_name=card.name),
+                hint=T("pass one card per node"),
             )
         keys[card.name] = card.public
-    return KeyRing(keys)
+        if card.root_key is not None:
+            roots[card.name] = PublicKey.from_b64(card.root_key)
+    return KeyRing(keys, roots)
 
 
 # -- step 3: checkpoints ----------------------------------------------------------------------
@@ -115,19 +157,26 @@ class LogReport:
     witnessed_size: int | None = None
     witnessed_cosigners: list[tuple[str, int]] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
-        out = [f"checkpoint of {self.node}'s log at size {self.size}: signed by {self.node}"]
+    def lines(self, lang: str = "en") -> list[str]:
+        """What the checkpoint proves, for a person reading ``lang``."""
+        head = T(
+            "checkpoint of {node}'s log at size {size}: signed by {node}", node=self.node, size=self.size
+        )
+        out: list[Text] = [head]
         if self.cosigners:
-            out[0] += ", cosigned by " + ", ".join(f"{n} at {_when(t)}" for n, t in self.cosigners)
+            out[0] = T("{line}, cosigned by {cosigners}", line=head, cosigners=_cosigned(self.cosigners))
         elif self.witnessed_size is not None:
             out.append(
-                f"  extends the checkpoint at size {self.witnessed_size} cosigned by "
-                + ", ".join(f"{n} at {_when(t)}" for n, t in self.witnessed_cosigners)
-                + f"; leaves from {self.witnessed_size} on are not witnessed yet"
+                T(
+                    "  extends the checkpoint at size {size} cosigned by {cosigners}; "
+                    "leaves from {size} on are not witnessed yet",
+                    size=self.witnessed_size,
+                    cosigners=_cosigned(self.witnessed_cosigners),
+                )
             )
         else:
-            out.append("  WARNING: no other node has cosigned this log yet")
-        return out
+            out.append(T("  WARNING: no other node has cosigned this log yet"))
+        return [line.render(lang) for line in out]
 
     @property
     def witnessed_below(self) -> int:
@@ -139,6 +188,10 @@ class LogReport:
 
 def _when(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cosigned(cosigners: list[tuple[str, int]]) -> list[Text]:
+    return [T("{node} at {at}", node=n, at=_when(t)) for n, t in cosigners]
 
 
 def _cosigners(
@@ -153,28 +206,30 @@ def _cosigners(
         public = keys.get(name)
         if name == log_node or public is None:
             continue
-        verifier = cosigner_verifier(name, public)
-        if sig.key_id != verifier.key_id:
+        verifier = cosigner_verifier_for(name, public, sig.key_id)
+        if verifier is None:
             continue
         ts = verifier.timestamp(checkpoint.body().encode(), sig.signature)
         if ts is None:
-            raise VerificationError("3 checkpoint", f"{name}'s cosignature on {what} does not verify")
+            raise VerificationError(
+                "3 checkpoint", T("{name}'s cosignature on {what} does not verify", name=name, what=what)
+            )
         found.append((name, ts))
     return found
 
 
 def _open(text: Any, log_node: str, public: PublicKey, what: str) -> tuple[Checkpoint, Note]:
     if not isinstance(text, str):
-        raise VerificationError("3 checkpoint", f"{what} is not a signed note")
+        raise VerificationError("3 checkpoint", T("{what} is not a signed note", what=what))
     try:
-        return open_checkpoint(text, log_verifier(log_node, public))
+        return open_checkpoint(text, log_verifier_for(log_node, public, text))
     except (NoteError, CheckpointError) as exc:
         raise VerificationError("3 checkpoint", f"{what}: {exc}") from None
 
 
 def _hashes(value: Any, what: str) -> list[bytes]:
     if not isinstance(value, list):
-        raise VerificationError("1 format", f"{what} must be a list of base64 hashes")
+        raise VerificationError("1 format", T("{what} must be a list of base64 hashes", what=what))
     out = []
     for item in value:
         try:
@@ -182,7 +237,9 @@ def _hashes(value: Any, what: str) -> list[bytes]:
         except ValueError:
             h = b""
         if len(h) != merkle.HASH_SIZE:
-            raise VerificationError("1 format", f"{what} holds something that is not a base64 SHA-256 hash")
+            raise VerificationError(
+                "1 format", T("{what} holds something that is not a base64 SHA-256 hash", what=what)
+            )
         out.append(h)
     return out
 
@@ -195,10 +252,12 @@ def check_log_section(section: Any, keys: KeyRing) -> tuple[Checkpoint, LogRepor
         "origin",
         "witnessed",
     ]:
-        raise VerificationError("1 format", "log must have node, origin, checkpoint and witnessed")
+        raise VerificationError("1 format", T("log must have node, origin, checkpoint and witnessed"))
     node = section["node"]
     if not isinstance(node, str) or section["origin"] != log_name(node):
-        raise VerificationError("1 format", f"log origin must be {ORIGIN_PREFIX}<node>")
+        raise VerificationError(
+            "1 format", T("log origin must be {origin_prefix}<node>", origin_prefix=ORIGIN_PREFIX)
+        )
     public = keys.require(node, f"the checkpoint of {node}'s log")
     checkpoint, note = _open(section["checkpoint"], node, public, "the checkpoint")
     report = LogReport(node, checkpoint.size)
@@ -206,33 +265,41 @@ def check_log_section(section: Any, keys: KeyRing) -> tuple[Checkpoint, LogRepor
     witnessed = section["witnessed"]
     if witnessed is not None:
         if not isinstance(witnessed, dict) or sorted(witnessed) != ["checkpoint", "consistency"]:
-            raise VerificationError("1 format", "witnessed must have checkpoint and consistency")
+            raise VerificationError("1 format", T("witnessed must have checkpoint and consistency"))
         old, old_note = _open(witnessed["checkpoint"], node, public, "the witnessed checkpoint")
         cosigners = _cosigners(old_note, old, node, keys, "the witnessed checkpoint")
         if not cosigners:
             raise VerificationError(
                 "3 checkpoint",
-                "the witnessed checkpoint carries no cosignature by a carded node",
-                hint="pass the counterpart's card with --key",
+                T("the witnessed checkpoint carries no cosignature by a carded node"),
+                hint=T("pass the counterpart's card with --key"),
             )
         if old.size > checkpoint.size:
             raise VerificationError(
                 "3 checkpoint",
-                f"the witnessed checkpoint (size {old.size}) is larger than the checkpoint",
+                T(
+                    "the witnessed checkpoint (size {old_size}) is larger than the checkpoint",
+                    old_size=old.size,
+                ),
             )
         try:
-            merkle.verify_consistency(
-                old.size,
-                checkpoint.size,
-                _hashes(witnessed["consistency"], "consistency"),
-                old.root,
-                checkpoint.root,
-            )
+            consistency = _hashes(witnessed["consistency"], "consistency")
+            # A witnessed empty tree is a prefix of any log: RFC 9162 has no proof from it
+            # (merkle refuses one), so only an empty list is right here.
+            if old.size == 0 and consistency:
+                raise merkle.ProofError("a consistency proof from the empty tree must be empty")
+            if old.size > 0:
+                merkle.verify_consistency(old.size, checkpoint.size, consistency, old.root, checkpoint.root)
         except merkle.ProofError as exc:
             raise VerificationError(
                 "3 checkpoint",
-                f"the checkpoint at size {checkpoint.size} does not extend the one cosigned at "
-                f"size {old.size}: {exc}",
+                T(
+                    "the checkpoint at size {checkpoint_size} does not extend the one cosigned at "
+                    "size {old_size}: {exc}",
+                    checkpoint_size=checkpoint.size,
+                    old_size=old.size,
+                    exc=exc,
+                ),
             ) from None
         report.witnessed_size = old.size
         report.witnessed_cosigners = cosigners
@@ -253,7 +320,7 @@ def check_signed(
         receipt = parse_receipt(data, key_for)
         ref = receipt_ref(receipt.channel, receipt.sender, receipt.receiver, receipt.upto_seq)
         return receipt, leaf_hash_of("receipt", ref, canonical_bytes(data))
-    raise VerificationError("1 format", f"unknown kind {kind!r} (envelope or receipt)")
+    raise VerificationError("1 format", T("unknown kind {kind!r} (envelope or receipt)", kind=kind))
 
 
 def signer_of(kind: Any, data: Any) -> str | None:
@@ -283,33 +350,61 @@ class ProofReport:
     acknowledgment: tuple[SignedEnvelope, int] | None = None
     ack_receipts: list[tuple[Receipt, int]] = field(default_factory=list)
 
-    def lines(self) -> list[str]:
+    def lines(self, lang: str = "en") -> list[str]:
+        """What the proof proves, for a person reading ``lang``."""
         m = self.message
-        out = [
-            f"proof of message {m.id} VALID",
-            f"  {m.type} from {m.sender_node}/{m.sender_desk} on {m.channel}, seq {m.seq}, "
-            f"created {m.created}, hash {m.hash}",
-            f"  in {self.log.node}'s log at leaf {self.leaf_index}{self._witness(self.leaf_index)}",
+        out: list[Text] = [
+            T("proof of message {id} VALID", id=m.id),
+            T(
+                "  {type} from {node}/{desk} on {channel}, seq {seq}, created {created}, hash {hash}",
+                type=m.type,
+                node=m.sender_node,
+                desk=m.sender_desk,
+                channel=m.channel,
+                seq=m.seq,
+                created=m.created,
+                hash=m.hash,
+            ),
+            self._leaf(
+                T("  in {node}'s log at leaf {i}", node=self.log.node, i=self.leaf_index), self.leaf_index
+            ),
         ]
         for r, i in self.receipts:
-            out.append(f"  receipted by {r.receiver} at {r.received_at} (leaf {i}{self._witness(i)})")
+            out.append(
+                self._leaf(
+                    T("  receipted by {node} at {at} (leaf {i})", node=r.receiver, at=r.received_at, i=i), i
+                )
+            )
         if not self.receipts:
-            out.append("  no receipt in the proof")
+            out.append(T("  no receipt in the proof"))
         if self.acknowledgment is None:
-            out.append("  not acknowledged in the proof")
+            out.append(T("  not acknowledged in the proof"))
         else:
             a, i = self.acknowledgment
-            out.append(
-                f"  acknowledged by {a.body['operator']} ({a.sender_node}/{a.body['desk']}) at "
-                f"{a.created} (leaf {i}{self._witness(i)})"
+            line = T(
+                "  acknowledged by {operator} ({node}/{desk}) at {at} (leaf {i})",
+                operator=a.body["operator"],
+                node=a.sender_node,
+                desk=a.body["desk"],
+                at=a.created,
+                i=i,
             )
+            out.append(self._leaf(line, i))
             for r, j in self.ack_receipts:
-                out.append(f"  acknowledgment receipted by {r.receiver} at {r.received_at} (leaf {j})")
-        out += ["  " + line for line in self.log.lines()]
-        return out
+                out.append(
+                    T(
+                        "  acknowledgment receipted by {node} at {at} (leaf {i})",
+                        node=r.receiver,
+                        at=r.received_at,
+                        i=j,
+                    )
+                )
+        return [line.render(lang) for line in out] + ["  " + line for line in self.log.lines(lang)]
 
-    def _witness(self, index: int) -> str:
-        return "" if index < self.log.witnessed_below else ", not yet cosigned"
+    def _leaf(self, line: Text, index: int) -> Text:
+        if index < self.log.witnessed_below:
+            return line
+        return T("{line} — not yet cosigned", line=line)
 
 
 def _fail(step: str, what: str, message: str) -> VerificationError:
@@ -319,13 +414,25 @@ def _fail(step: str, what: str, message: str) -> VerificationError:
 def verify_proof(data: Any, keys: KeyRing) -> ProofReport:
     # Step 1: format.
     fields = ["channel", "format", "items", "log", "message"]
+    if isinstance(data, dict) and "key_history" in data:
+        keys = keys.with_history(data["key_history"])
+        data = {k: v for k, v in data.items() if k != "key_history"}
     if not isinstance(data, dict) or sorted(data) != fields:
-        raise VerificationError("1 format", "not a proof file: expected " + ", ".join(fields))
+        raise VerificationError(
+            "1 format", T("not a proof file: expected {fields}", fields=", ".join(fields))
+        )
     if data["format"] != PROOF_FORMAT:
-        raise VerificationError("1 format", f"format is {data['format']!r}, expected {PROOF_FORMAT!r}")
+        raise VerificationError(
+            "1 format",
+            T(
+                "format is {data_format!r}, expected {proof_format!r}",
+                data_format=data["format"],
+                proof_format=PROOF_FORMAT,
+            ),
+        )
     items = data["items"]
     if not isinstance(items, list) or not items:
-        raise VerificationError("1 format", "items must be a non-empty list")
+        raise VerificationError("1 format", T("items must be a non-empty list"))
     # Step 3: checkpoint (step 2, the cards, ran when they were loaded).
     checkpoint, log_report = check_log_section(data["log"], keys)
 
@@ -374,9 +481,9 @@ def verify_proof(data: Any, keys: KeyRing) -> ProofReport:
     # Step 5: how the items belong together.
     role, message, index = checked[0]
     if role != "message" or not isinstance(message, SignedEnvelope):
-        raise VerificationError("5 relations", "the first item must be the message")
+        raise VerificationError("5 relations", T("the first item must be the message"))
     if message.id != data["message"] or message.channel != data["channel"]:
-        raise VerificationError("5 relations", "the message is not the one the file names")
+        raise VerificationError("5 relations", T("the message is not the one the file names"))
     report = ProofReport(message, index, log_report)
     chain: dict[tuple[str, int], SignedEnvelope] = {}
     for n, (role, obj, index) in enumerate(checked, 1):
@@ -475,17 +582,17 @@ def verify_offline_cli(*, proof: Path | None, transcript: Path | None, cards: li
 
     if not cards:
         raise UsageError(
-            "an offline check needs the identity cards of the nodes",
-            hint="pass each node's card with --key CARD.json (from `parley identity`)",
+            T("an offline check needs the identity cards of the nodes"),
+            hint=T("pass each node's card with --key CARD.json (from `parley identity`)"),
         )
     keys = load_cards(cards)
     if proof is not None:
         report = verify_proof(_read(proof, "proof file"), keys)
-        for line in report.lines():
+        for line in report.lines(cli_lang()):
             typer.echo(line)
     if transcript is not None:
         from parley.record.transcript import verify_transcript
 
         treport = verify_transcript(_read(transcript, "transcript"), keys)
-        for line in treport.lines():
+        for line in treport.lines(cli_lang()):
             typer.echo(line)

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from parley.errors import NotFoundError, VerificationError
+from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.canonical import canonical_bytes, loads_strict
 from parley.protocol.keys import b64
@@ -176,7 +177,12 @@ def _fetch(conn: Connection, coords: Iterable[Coord]) -> dict[Coord, bytes]:
     if missing:
         level, index = missing[0]
         raise VerificationError(
-            "log", f"this node's log is missing the subtree hash at level {level}, index {index}"
+            "log",
+            T(
+                "this node's log is missing the subtree hash at level {level}, index {index}",
+                level=level,
+                index=index,
+            ),
         )
     return found
 
@@ -216,9 +222,11 @@ def log_section(node: Node, need_size: int) -> tuple[dict[str, Any], Checkpoint]
                 old, old_text = cosigned
                 consistency = log.consistency_proof(conn, old.size, checkpoint.size)
                 try:
-                    merkle.verify_consistency(
-                        old.size, checkpoint.size, consistency, old.root, checkpoint.root
-                    )
+                    # The empty tree is a prefix of any log; RFC 9162 has no proof from it.
+                    if old.size > 0:
+                        merkle.verify_consistency(
+                            old.size, checkpoint.size, consistency, old.root, checkpoint.root
+                        )
                 except merkle.ProofError:
                     raise _changed(old.size) from None
                 witnessed = {"checkpoint": old_text, "consistency": [b64(h) for h in consistency]}
@@ -234,8 +242,8 @@ def log_section(node: Node, need_size: int) -> tuple[dict[str, Any], Checkpoint]
 def _changed(size: int) -> VerificationError:
     return VerificationError(
         "log",
-        f"this node's log no longer gives the root of its checkpoint of size {size}",
-        hint="its log tables were changed; see `parley status` and run `parley verify`",
+        T("this node's log no longer gives the root of its checkpoint of size {size}", size=size),
+        hint=T("its log tables were changed; see `parley status` and run `parley verify`"),
     )
 
 
@@ -245,7 +253,9 @@ def _changed(size: int) -> VerificationError:
 def _item(role: str, kind: str, ref: str, raw: bytes) -> dict[str, Any]:
     data = loads_strict(raw)
     if canonical_bytes(data) != raw:
-        raise VerificationError("store", f"stored {kind} {ref} is not in canonical form")
+        raise VerificationError(
+            "store", T("stored {kind} {ref} is not in canonical form", kind=kind, ref=ref)
+        )
     return {"role": role, "kind": kind, "ref": ref, "data": data}
 
 
@@ -297,7 +307,9 @@ def make_proof(node: Node, message_id: str) -> tuple[dict[str, Any], list[str]]:
             )
         ).first()
         if row is None:
-            raise NotFoundError(f"no message {message_id}", hint="see `parley inbox`")
+            raise NotFoundError(
+                T("no message {message_id}", message_id=message_id), hint=T("see `parley inbox`")
+            )
         members = get_channel_txn(conn, row.channel).charter.member_nodes
         items = [_item("message", "envelope", message_id, row.raw)]
         items += _covering_receipts(conn, row.channel, row.sender_node, int(row.seq), members)
@@ -316,13 +328,25 @@ def make_proof(node: Node, message_id: str) -> tuple[dict[str, Any], list[str]]:
         for item in items:
             index = log.find(conn, item["kind"], item["ref"][:200])
             if index is None:
-                raise VerificationError("log", f"{item['kind']} {item['ref']} is not in this node's log")
+                raise VerificationError(
+                    "log",
+                    T(
+                        "{item_kind} {item_ref} is not in this node's log",
+                        item_kind=item["kind"],
+                        item_ref=item["ref"],
+                    ),
+                )
             stored = log.leaf(conn, index).leaf_hash
             if stored != leaf_hash_of(item["kind"], item["ref"], canonical_bytes(item["data"])):
                 raise VerificationError(
                     "log",
-                    f"leaf {index} of this node's log does not match the stored {item['kind']} {item['ref']}",
-                    hint="run `parley verify`",
+                    T(
+                        "leaf {index} of this node's log does not match the stored {item_kind} {item_ref}",
+                        index=index,
+                        item_kind=item["kind"],
+                        item_ref=item["ref"],
+                    ),
+                    hint=T("run `parley verify`"),
                 )
             item["leaf_index"] = index
 
@@ -341,7 +365,7 @@ def make_proof(node: Node, message_id: str) -> tuple[dict[str, Any], list[str]]:
             "the newest entries are not cosigned by the counterpart yet; export again after the "
             "next link test for a proof it has witnessed"
         )
-    out = {
+    out: dict[str, Any] = {
         "format": PROOF_FORMAT,
         "message": message_id,
         "channel": row.channel,
@@ -350,7 +374,9 @@ def make_proof(node: Node, message_id: str) -> tuple[dict[str, Any], list[str]]:
             {k: item[k] for k in ("role", "kind", "leaf_index", "data", "inclusion")} for item in items
         ],
     }
-    return out, notes
+    from parley.record.transcript import with_key_history
+
+    return with_key_history(node, out, sorted(members)), notes
 
 
 def _has_cosignature(note_text: str, own: str) -> bool:

@@ -49,6 +49,7 @@ from sqlalchemy import and_, or_, select
 
 from parley.clock import format_time
 from parley.errors import VerificationError
+from parley.formats.texts import N, T, Text, render
 from parley.node import Node
 from parley.protocol.canonical import canonical_bytes, loads_strict
 from parley.protocol.envelope import SignedEnvelope
@@ -142,8 +143,13 @@ def export_transcript(node: Node, channel: str) -> dict[str, Any]:
         if leaf_hash_of(leaf.kind, leaf.ref, raw) != bytes(leaf.leaf_hash):
             raise VerificationError(
                 "log",
-                f"leaf {leaf.idx} of this node's log does not match the stored {leaf.kind} {leaf.ref}",
-                hint="the record was changed; run `parley verify`",
+                T(
+                    "leaf {leaf_idx} of this node's log does not match the stored {leaf_kind} {leaf_ref}",
+                    leaf_idx=leaf.idx,
+                    leaf_kind=leaf.kind,
+                    leaf_ref=leaf.ref,
+                ),
+                hint=T("the record was changed; run `parley verify`"),
             )
         seen.add((leaf.kind, leaf.ref))
         entries.append({"kind": leaf.kind, "leaf_index": int(leaf.idx), "data": loads_strict(raw)})
@@ -151,7 +157,7 @@ def export_transcript(node: Node, channel: str) -> dict[str, Any]:
     section, checkpoint = log_section(node, need)
     with node.reader.connect() as conn:
         proof = set_proof(conn, [e["leaf_index"] for e in entries], checkpoint.size)
-    return {
+    out = {
         "format": TRANSCRIPT_FORMAT,
         "channel": channel,
         "exported_at": format_time(node.clock.now()),
@@ -161,6 +167,19 @@ def export_transcript(node: Node, channel: str) -> dict[str, Any]:
         "entries": entries,
         "set_proof": [b64(h) for h in proof],
     }
+    return with_key_history(node, out, sorted({m.split("/", 1)[0] for m in doc["charter"]["members"]}))
+
+
+def with_key_history(node: Node, out: dict[str, Any], members: list[str]) -> dict[str, Any]:
+    """Add ``key_history`` (docs/protocol.md §13) for the members with a root key, if any."""
+    from parley.directory.keys import history_documents_txn
+
+    with node.reader.connect() as conn:
+        found = {n: history_documents_txn(conn, n) for n in members}
+    history = {n: docs for n, docs in found.items() if docs is not None}
+    if history:
+        out["key_history"] = history
+    return out
 
 
 # -- step 6, per entry (runs in worker processes for large transcripts) -----------------------
@@ -220,6 +239,10 @@ def _check_chunk(entries: list[Any], raw_keys: dict[str, bytes]) -> list[Checked
 
 def _checked(entries: list[Any], keys: KeyRing, workers: int | None) -> Iterator[Checked]:
     cores = workers if workers is not None else (os.cpu_count() or 1)
+    if keys.has_history():
+        # Key histories stay in this process (the workers get raw keys only).
+        yield from (_check_entry(e, keys.keys) for e in entries)
+        return
     if cores <= 1 or len(entries) < PARALLEL_MIN:
         yield from _check_chunk(entries, keys.raw())
         return
@@ -260,28 +283,49 @@ class TranscriptReport:
     entries: int = 0
     unwitnessed: int = 0
 
-    def lines(self) -> list[str]:
+    def lines(self, lang: str = "en") -> list[str]:
+        """The report as a reader of ``lang`` reads it."""
         out = [
-            f"transcript of channel {self.channel} VALID: {self.entries} entries",
-            f"  charter {self.charter_hash} signed by {', '.join(self.members)}",
+            N(
+                "transcript of channel {channel} VALID: {n} entry",
+                "transcript of channel {channel} VALID: {n} entries",
+                self.entries,
+                channel=self.channel,
+            ),
+            T("  charter {hash} signed by {members}", hash=self.charter_hash, members=list(self.members)),
         ]
         if self.status:
-            out.append("  status: " + " → ".join(self.status))
+            out.append(T("  status: {history}", history=" → ".join(self.status)))
         for chain in self.chains.values():
-            got = ", ".join(f"receipted by {r} up to seq {s}" for r, s in sorted(chain.receipted.items()))
-            out.append(
-                f"  {chain.sender}: {chain.envelopes} envelopes, seq 1–{chain.last_seq}"
-                + (f", {got}" if got else ", no receipt")
+            got = [
+                T("receipted by {r} up to seq {s}", r=r, s=str(s)) for r, s in sorted(chain.receipted.items())
+            ]
+            line = N(
+                "  {sender}: {n} envelope, seq 1–{last}",
+                "  {sender}: {n} envelopes, seq 1–{last}",
+                chain.envelopes,
+                sender=chain.sender,
+                last=str(chain.last_seq),
             )
-        out.append(f"  {self.receipts} receipts, {self.acknowledgments} acknowledgments")
-        out += ["  " + line for line in self.log.lines()]
+            out.append(T("{line}, {got}", line=line, got=got) if got else T("{line}, no receipt", line=line))
+        receipts = N("{n} receipt", "{n} receipts", self.receipts)
+        acks = N("{n} acknowledgment", "{n} acknowledgments", self.acknowledgments)
+        out.append(T("  {receipts}, {acks}", receipts=receipts, acks=acks))
+        rendered = [render(x, lang) for x in out]
+        rendered += ["  " + line for line in self.log.lines()]
         if self.unwitnessed:
-            out.append(f"  {self.unwitnessed} entries are not cosigned by the counterpart yet")
-        return out
+            rendered.append(
+                N(
+                    "  {n} entry is not cosigned by the counterpart yet",
+                    "  {n} entries are not cosigned by the counterpart yet",
+                    self.unwitnessed,
+                ).render(lang)
+            )
+        return rendered
 
 
-def _fail(step: str, where: str, message: str) -> VerificationError:
-    return VerificationError(step, f"{where}: {message}")
+def _fail(step: str, where: str | Text, message: str | Text) -> VerificationError:
+    return VerificationError(step, T("{where}: {message}", where=where, message=message))
 
 
 def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -> TranscriptReport:
@@ -289,16 +333,28 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
     from parley.channels.charter import parse_charter_document
     from parley.channels.status import TRANSITIONS, parse_status_record
 
-    # Step 1: format.
+    # Step 1: format. ``key_history`` (§13) is there when a member node has a root key.
+    if isinstance(data, dict) and "key_history" in data:
+        keys = keys.with_history(data["key_history"])
+        data = {k: v for k, v in data.items() if k != "key_history"}
     if not isinstance(data, dict) or sorted(data) != FIELDS:
-        raise VerificationError("1 format", "not a transcript: expected " + ", ".join(FIELDS))
+        raise VerificationError(
+            "1 format", T("not a transcript: expected {fields}", fields=", ".join(FIELDS))
+        )
     if data["format"] != TRANSCRIPT_FORMAT:
-        raise VerificationError("1 format", f"format is {data['format']!r}, expected {TRANSCRIPT_FORMAT!r}")
+        raise VerificationError(
+            "1 format",
+            T(
+                "format is {data_format!r}, expected {transcript_format!r}",
+                data_format=data["format"],
+                transcript_format=TRANSCRIPT_FORMAT,
+            ),
+        )
     channel, entries = data["channel"], data["entries"]
     if not isinstance(channel, str) or not isinstance(entries, list):
-        raise VerificationError("1 format", "channel must be a name and entries a list")
+        raise VerificationError("1 format", T("channel must be a name and entries a list"))
     if not isinstance(data["status_records"], list):
-        raise VerificationError("1 format", "status_records must be a list")
+        raise VerificationError("1 format", T("status_records must be a list"))
     set_hashes = _hashes(data["set_proof"], "set_proof")
 
     # Step 3: checkpoint.
@@ -314,32 +370,42 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
     try:
         doc = parse_charter_document(raw_charter, keys.get)
     except VerificationError as exc:
-        raise _fail("4 charter", channel, exc.message.split(": ", 1)[-1]) from None
+        raise _fail("4 charter", channel, exc.detail) from None
     except Exception as exc:  # a malformed charter is reported, whatever raised it
         message = getattr(exc, "message", str(exc))
         raise _fail("4 charter", channel, message) from None
     charter = doc.charter
     if charter.id != channel:
-        raise _fail("4 charter", channel, f"the charter is for channel {charter.id!r}")
+        raise _fail("4 charter", channel, T("the charter is for channel {other!r}", other=charter.id))
     if not doc.complete:
-        raise _fail("4 charter", channel, "the charter is not signed by every member node")
+        raise _fail("4 charter", channel, T("the charter is not signed by every member node"))
     members = charter.member_nodes
     if log_report.node not in members:
-        raise _fail("4 charter", channel, f"{log_report.node}, whose log this is, is not a member")
+        raise _fail(
+            "4 charter", channel, T("{node}, whose log this is, is not a member", node=log_report.node)
+        )
     report = TranscriptReport(channel, charter.hash, members, log_report)
 
     # Step 5: status records.
     status = str(charter.data.get("initial_status", "active"))
     for n, raw in enumerate(data["status_records"], 1):
-        where = f"status record {n}"
+        where = T("status record {n}", n=n)
         try:
             record = parse_status_record(raw, keys.get)
         except VerificationError as exc:
-            raise _fail("5 status", where, exc.message.split(": ", 1)[-1]) from None
+            raise _fail("5 status", where, exc.detail) from None
         if record.channel != channel or record.signer not in members:
-            raise _fail("5 status", where, "is for another channel or not signed by a member")
+            raise _fail("5 status", where, T("is for another channel or not signed by a member"))
         if record.status not in TRANSITIONS[status]:
-            raise _fail("5 status", where, f"the channel cannot go from {status} to {record.status}")
+            raise _fail(
+                "5 status",
+                where,
+                T(
+                    "the channel cannot go from {status} to {new_status}",
+                    status=status,
+                    new_status=record.status,
+                ),
+            )
         status = record.status
         report.status.append(f"{record.status} ({record.effective}, by {record.signer})")
 
@@ -359,7 +425,7 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
     last_index = -1
     witnessed_below = log_report.witnessed_below
     for n, (error, leaf, index, summary) in enumerate(_checked(entries, keys, workers)):
-        where = f"entry {n}"
+        where = T("entry {n}", n=n)
         if error is not None and index < 0:
             step, _, message = error.partition(": ")
             raise _fail(step, where, message)
@@ -367,13 +433,21 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
             raise _fail(
                 "6 order",
                 where,
-                f"leaf index {index} does not come after {last_index}: entries were reordered or repeated",
+                T(
+                    "leaf index {index} does not come after {last_index}: entries were reordered or repeated",
+                    index=index,
+                    last_index=last_index,
+                ),
             )
         if index >= checkpoint.size:
             raise _fail(
                 "6 order",
                 where,
-                f"leaf index {index} is beyond the checkpoint (size {checkpoint.size})",
+                T(
+                    "leaf index {index} is beyond the checkpoint (size {size})",
+                    index=index,
+                    size=checkpoint.size,
+                ),
             )
         last_index = index
         if error is not None:
@@ -381,11 +455,24 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
             raise _fail(step, where, message)
         if summary[0] == "envelope":
             _, mid, ch, sender, desk, seq, prev, h, type_, acked, acked_hash, _op = summary
-            where = f"entry {n} ({type_} {mid}, {sender} seq {seq})"
+            where = T(
+                "entry {n} ({type} {id}, {sender} seq {seq})", n=n, type=type_, id=mid, sender=sender, seq=seq
+            )
             if ch != channel:
-                raise _fail("6 channel", where, f"is on channel {ch}, not {channel}")
+                raise _fail(
+                    "6 channel", where, T("is on channel {ch}, not {channel}", ch=ch, channel=channel)
+                )
             if sender not in members or desk not in charter.desks_of(sender):
-                raise _fail("6 channel", where, f"{sender}/{desk} is not a member desk of {channel}")
+                raise _fail(
+                    "6 channel",
+                    where,
+                    T(
+                        "{sender}/{desk} is not a member desk of {channel}",
+                        sender=sender,
+                        desk=desk,
+                        channel=channel,
+                    ),
+                )
             chain = chains[sender]
             if seq != chain.last_seq + 1:
                 later = positions.get((sender, chain.last_seq + 1), -1)
@@ -393,30 +480,57 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
                     raise _fail(
                         "6 order",
                         where,
-                        f"{sender}'s seq {chain.last_seq + 1} comes after it, at entry {later}: "
-                        "entries were reordered",
+                        T(
+                            "{sender}'s seq {seq} comes after it, at entry {later}: entries were reordered",
+                            sender=sender,
+                            seq=chain.last_seq + 1,
+                            later=later,
+                        ),
                     )
                 if seq > chain.last_seq + 1:
-                    missing = f"seq {chain.last_seq + 1}" + (
-                        f"–{seq - 1}" if seq - 1 > chain.last_seq + 1 else ""
-                    )
-                    raise _fail("6 chain", where, f"{sender}'s {missing} is missing before it")
-                raise _fail("6 chain", where, f"{sender}'s seq {seq} comes again or out of order")
+                    first, last = chain.last_seq + 1, seq - 1
+                    if last > first:
+                        gap = T(
+                            "{sender}'s seq {first}–{last} is missing before it",
+                            sender=sender,
+                            first=first,
+                            last=last,
+                        )
+                    else:
+                        gap = T("{sender}'s seq {first} is missing before it", sender=sender, first=first)
+                    raise _fail("6 chain", where, gap)
+                raise _fail(
+                    "6 chain",
+                    where,
+                    T("{sender}'s seq {seq} comes again or out of order", sender=sender, seq=seq),
+                )
             if prev != chain.last_hash:
-                raise _fail("6 chain", where, f"prev {prev} is not the hash of {sender}'s seq {seq - 1}")
+                raise _fail(
+                    "6 chain",
+                    where,
+                    T(
+                        "prev {prev} is not the hash of {sender}'s seq {seq}",
+                        prev=prev,
+                        sender=sender,
+                        seq=seq - 1,
+                    ),
+                )
             if type_ == "acknowledgment":
                 target = ids.get(str(acked))
                 if target is None:
                     raise _fail(
                         "6 acknowledgment",
                         where,
-                        f"acknowledges {acked}, which is not earlier in the transcript",
+                        T("acknowledges {acked}, which is not earlier in the transcript", acked=acked),
                     )
                 if target[1] != acked_hash or target[0] == sender:
                     raise _fail(
                         "6 acknowledgment",
                         where,
-                        f"does not match message {acked} (hash, or acknowledged by its own sender)",
+                        T(
+                            "does not match message {acked} (hash, or acknowledged by its own sender)",
+                            acked=acked,
+                        ),
                     )
                 report.acknowledgments += 1
             chain.envelopes += 1
@@ -425,26 +539,43 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
             ids[mid] = (sender, h)
         else:
             _, ch, sender, receiver, upto, upto_hash, _at = summary
-            where = f"entry {n} (receipt by {receiver} for {sender} up to seq {upto})"
+            where = T(
+                "entry {n} (receipt by {receiver} for {sender} up to seq {upto})",
+                n=n,
+                receiver=receiver,
+                sender=sender,
+                upto=upto,
+            )
             if ch != channel:
-                raise _fail("6 channel", where, f"is on channel {ch}, not {channel}")
+                raise _fail(
+                    "6 channel", where, T("is on channel {ch}, not {channel}", ch=ch, channel=channel)
+                )
             if sender not in members or receiver not in members or sender == receiver:
-                raise _fail("6 channel", where, "sender and receiver must be two member nodes")
+                raise _fail("6 channel", where, T("sender and receiver must be two member nodes"))
             named = envelope_at.get((sender, upto))
             if named is None:
                 raise _fail(
                     "6 receipt",
                     where,
-                    f"names {sender}'s seq {upto}, but the transcript holds {sender}'s chain "
-                    "only up "
-                    f"to seq {chains[sender].last_seq}: a message is missing",
+                    T(
+                        "names {sender}'s seq {upto}, but the transcript holds {sender}'s chain "
+                        "only up to seq {last}: a message is missing",
+                        sender=sender,
+                        upto=upto,
+                        last=chains[sender].last_seq,
+                    ),
                 )
             if named != upto_hash:
                 raise _fail(
                     "6 receipt",
                     where,
-                    f"forged receipt: it names hash {upto_hash} for seq {upto}, the envelope there "
-                    f"has hash {named}",
+                    T(
+                        "forged receipt: it names hash {upto_hash} for seq {upto}, "
+                        "the envelope there has hash {named}",
+                        upto_hash=upto_hash,
+                        upto=upto,
+                        named=named,
+                    ),
                 )
             chains[sender].receipted[receiver] = max(upto, chains[sender].receipted.get(receiver, 0))
             report.receipts += 1
@@ -458,14 +589,20 @@ def verify_transcript(data: Any, keys: KeyRing, *, workers: int | None = None) -
     try:
         root = root_from_set_proof(checkpoint.size, leaves, set_hashes)
     except merkle.ProofError as exc:
-        raise VerificationError("7 log", f"set inclusion proof: {exc}") from None
+        raise VerificationError("7 log", T("set inclusion proof: {exc}", exc=exc)) from None
     if root != checkpoint.root:
         raise VerificationError(
             "7 log",
-            f"the entries and the set inclusion proof give root {b64(root)}, but "
-            f"{log_report.node}'s checkpoint at size {checkpoint.size} says "
-            f"{b64(checkpoint.root)}: an entry was changed, "
-            "added or left out, or the checkpoint is not the one the entries were logged under",
+            T(
+                "the entries and the set inclusion proof give root {b64}, but "
+                "{log_report_node}'s checkpoint at size {checkpoint_size} says "
+                "{b642}: an entry was changed, "
+                "added or left out, or the checkpoint is not the one the entries were logged under",
+                b64=b64(root),
+                log_report_node=log_report.node,
+                checkpoint_size=checkpoint.size,
+                b642=b64(checkpoint.root),
+            ),
         )
     return report
 

@@ -44,13 +44,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from parley.errors import ConflictError, UsageError
+from parley.federation.models import MAX_INT, CheckpointBody, check_body
+from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.keys import PublicKey, b64, unb64
 from parley.record import log, merkle
@@ -67,7 +68,7 @@ from parley.record.checkpoint import (
     sign_checkpoint,
     verify_cosignature,
 )
-from parley.record.note import Ed25519Verifier, NoteError, parse_note
+from parley.record.note import Ed25519Verifier, Note, NoteError, parse_note
 from parley.record.witness_tables import (
     record_checkpoints,
     record_cosignatures,
@@ -75,7 +76,7 @@ from parley.record.witness_tables import (
     witness_state,
     witnessed_checkpoints,
 )
-from parley.storage.tables import alarms
+from parley.storage.alarms import raise_alarm_txn
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -120,6 +121,38 @@ def cosigner_verifier(node: str, public: PublicKey) -> CosignatureVerifier:
     return CosignatureVerifier(log_name(node), public)
 
 
+def _history_keys(public: PublicKey) -> list[PublicKey]:
+    """The keys a note by this node may be signed with: with a key history (docs/protocol.md
+    §13) the current one first, then every older one not revoked."""
+    entries = getattr(public, "entries", None)
+    if not entries:
+        return [public]
+    older = [e.public for e in entries.values() if e.revoked_at is None and e.public != public]
+    return [public, *older]
+
+
+def log_verifier_for(node: str, public: PublicKey, signed: Any) -> Ed25519Verifier:
+    """The log verifier for whichever of ``node``'s keys signed the note ``signed``."""
+    try:
+        ids = {s.key_id for s in (signed if isinstance(signed, Note) else parse_note(signed)).signatures}
+    except (NoteError, TypeError, ValueError):
+        return log_verifier(node, public)
+    for key in _history_keys(public):
+        verifier = log_verifier(node, key)
+        if verifier.key_id in ids:
+            return verifier
+    return log_verifier(node, public)
+
+
+def cosigner_verifier_for(node: str, public: PublicKey, key_id: int) -> CosignatureVerifier | None:
+    """The cosignature verifier of ``node``'s key with note key id ``key_id``, if it has one."""
+    for key in _history_keys(public):
+        verifier = cosigner_verifier(node, key)
+        if verifier.key_id == key_id:
+            return verifier
+    return None
+
+
 def _timestamp(node: Node) -> int:
     return int(node.clock.now().timestamp())
 
@@ -147,14 +180,7 @@ def own_checkpoint_txn(conn: Connection, node: Node) -> tuple[Checkpoint, str]:
     if row is None:
         conn.execute(insert(record_checkpoints).values(size=size, root=root, note=note, signed_at=now))
     else:
-        raise_alarm_txn(
-            conn,
-            "record_local_changed",
-            node.name,
-            f"this node's own log gives a different root at size {size} than the checkpoint "
-            "it signed before: its log tables were changed",
-            now,
-        )
+        raise_alarm_txn(conn, "record_local_changed", node.name, now, once=True, size=size)
         conn.execute(
             update(record_checkpoints)
             .where(record_checkpoints.c.size == size)
@@ -192,8 +218,12 @@ def _store_cosignature_txn(conn: Connection, node: Node, peer: str, size: int, l
     if public is None or row is None:
         raise CheckpointError(f"no checkpoint of size {size} was signed here for {peer} to cosign")
     body = parse_note(row.note).text
-    ts = verify_cosignature(body, line, cosigner_verifier(peer, public))
     line = line if line.endswith("\n") else line + "\n"
+    # By whichever unrevoked key of the peer's history the line names (§13.3): a rotation
+    # dated ahead is pinned here before the peer stops signing with the key it replaces.
+    (named,) = parse_note("x\n\n" + line).signatures
+    verifier = cosigner_verifier_for(peer, public, named.key_id) or cosigner_verifier(peer, public)
+    ts = verify_cosignature(body, line, verifier)
     exists = conn.execute(
         select(record_cosignatures.c.timestamp).where(
             record_cosignatures.c.size == size, record_cosignatures.c.cosigner == peer
@@ -209,22 +239,6 @@ def _store_cosignature_txn(conn: Connection, node: Node, peer: str, size: int, l
 
 
 # -- alarms -----------------------------------------------------------------------------------
-
-
-def raise_alarm_txn(conn: Connection, kind: str, subject: str, message: str, now: datetime) -> None:
-    """A security alarm, once while it is open (``parley status`` shows it)."""
-    open_one = conn.execute(
-        select(alarms.c.id).where(
-            alarms.c.kind == kind, alarms.c.subject == subject, alarms.c.cleared_at.is_(None)
-        )
-    ).first()
-    if open_one is None:
-        conn.execute(
-            insert(alarms).values(
-                kind=kind, subject=subject, severity=ALARM_SEVERITY, message=message, raised_at=now
-            )
-        )
-        logger.error("security alarm %s on %s: %s", kind, subject, message)
 
 
 def _alarm_kind(exc: WitnessAlarm, same_size: bool) -> str:
@@ -279,15 +293,26 @@ def witness_txn(
     now = node.clock.now()
     public = node.key_for(peer)
     if public is None:
-        raise UsageError(f"{peer!r} is not a known peer")
+        raise UsageError(T("{peer!r} is not a known peer", peer=peer))
     state = _lock_state_txn(conn, peer)
     previous = None if state.size is None else Checkpoint(log_name(peer), int(state.size), bytes(state.root))
     last_size = 0 if previous is None else previous.size
 
-    def alarm(exc: WitnessAlarm, same_size: bool) -> WitnessOutcome:
+    def alarm(exc: WitnessAlarm, same_size: bool, size: int | None = None) -> WitnessOutcome:
         kind = _alarm_kind(exc, same_size)
-        message = f"{peer}'s log: {exc}"
-        raise_alarm_txn(conn, kind, peer, message, now)
+        message = f"{peer}'s log: {exc}"  # the technical detail, kept with the evidence
+        if isinstance(exc, BadSignatureAlarm) or size is None:
+            raise_alarm_txn(conn, "record_bad_signature", peer, now, once=True, peer=peer)
+        elif isinstance(exc, RollbackAlarm):
+            raise_alarm_txn(
+                conn, "record_rollback", peer, now, once=True, peer=peer, size=size, old_size=last_size
+            )
+        elif kind == "record_fork":
+            raise_alarm_txn(conn, "record_fork", peer, now, once=True, peer=peer, size=size)
+        else:
+            raise_alarm_txn(
+                conn, "record_inconsistent", peer, now, once=True, peer=peer, size=size, old_size=last_size
+            )
         # The same checkpoint shown again (every link test) is kept once.
         kept = conn.execute(
             select(witness_evidence.c.id).where(
@@ -310,7 +335,7 @@ def witness_txn(
             )
         return WitnessOutcome(alarm=kind, message=message)
 
-    verifier = log_verifier(peer, public)
+    verifier = log_verifier_for(peer, public, signed)
     try:
         new, _ = open_checkpoint(signed, verifier)
     except (NoteError, CheckpointError) as exc:
@@ -329,6 +354,7 @@ def witness_txn(
                 f"before, {b64(new.root)} now"
             ),
             True,
+            new.size,
         )
     if from_size != last_size:
         if strict_from:
@@ -341,7 +367,7 @@ def witness_txn(
         cosigned = witness.cosign(previous, signed, proof, timestamp)
     except WitnessAlarm as exc:
         same = previous is not None and new.size == previous.size
-        return alarm(exc, same and not isinstance(exc, RollbackAlarm))
+        return alarm(exc, same and not isinstance(exc, RollbackAlarm), new.size)
 
     values = {
         "size": new.size,
@@ -474,13 +500,18 @@ async def exchange_checkpoints(service: Service, peer: str) -> ExchangeResult:
 
 
 def _is_size(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """A tree size a peer may name: an integer in 0..2^63-1, what a BIGINT column holds."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INT
 
 
 def _parse_proof(value: Any, what: str) -> list[bytes]:
     if not isinstance(value, list) or len(value) > MAX_PROOF_HASHES:
         raise UsageError(
-            f"{what} must be a list of at most {MAX_PROOF_HASHES} base64 hashes",
+            T(
+                "{what} must be a list of at most {max_proof_hashes} base64 hashes",
+                what=what,
+                max_proof_hashes=MAX_PROOF_HASHES,
+            ),
             code="malformed_request",
         )
     out = []
@@ -491,7 +522,7 @@ def _parse_proof(value: Any, what: str) -> list[bytes]:
             h = b""
         if len(h) != merkle.HASH_SIZE:
             raise UsageError(
-                f"{what} holds something that is not a base64 SHA-256 hash",
+                T("{what} holds something that is not a base64 SHA-256 hash", what=what),
                 code="malformed_request",
             )
         out.append(h)
@@ -500,38 +531,23 @@ def _parse_proof(value: Any, what: str) -> list[bytes]:
 
 def _parse_note_text(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_NOTE_CHARS:
-        raise UsageError(f"{what} must be a signed note (text)", code="malformed_request")
+        raise UsageError(T("{what} must be a signed note (text)", what=what), code="malformed_request")
     return value
 
 
 def _parse_request(payload: Any) -> dict[str, Any]:
-    required = {"checkpoint", "from_size", "proof"}
-    optional = {"your_last_size", "your_cosignature"}
-    if not isinstance(payload, dict) or not required <= set(payload) <= required | optional:
-        raise UsageError(
-            "body must be {checkpoint, from_size, proof[, your_last_size, your_cosignature]}",
-            code="malformed_request",
-        )
-    if not _is_size(payload["from_size"]):
-        raise UsageError("from_size must be a non-negative integer", code="malformed_request")
-    last = payload.get("your_last_size", 0)
-    if not _is_size(last):
-        raise UsageError("your_last_size must be a non-negative integer", code="malformed_request")
-    theirs = payload.get("your_cosignature")
-    if theirs is not None and not (
-        isinstance(theirs, dict)
-        and sorted(theirs) == ["cosignature", "size"]
-        and _is_size(theirs["size"])
-        and isinstance(theirs["cosignature"], str)
-        and len(theirs["cosignature"]) < 1000
-    ):
-        raise UsageError("your_cosignature must be {size, cosignature}", code="malformed_request")
+    """The requester's body, checked against models.CheckpointBody: every size within
+    0..2^63-1 (a 2^64 reached the database and failed there), text and lists bounded."""
+    body = check_body(CheckpointBody, payload)
+    theirs = body.your_cosignature
     return {
-        "checkpoint": _parse_note_text(payload["checkpoint"], "checkpoint"),
-        "from_size": payload["from_size"],
+        "checkpoint": body.checkpoint,
+        "from_size": body.from_size,
         "proof": _parse_proof(payload["proof"], "proof"),
-        "your_last_size": last,
-        "your_cosignature": theirs,
+        "your_last_size": body.your_last_size,
+        "your_cosignature": None
+        if theirs is None
+        else {"size": theirs.size, "cosignature": theirs.cosignature},
     }
 
 
@@ -567,10 +583,16 @@ def answer_checkpoint(node: Node, origin: str, payload: Any) -> dict[str, Any]:
         )
         if outcome.mismatch is not None:
             raise ConflictError(
-                f"{node.name} last cosigned {origin}'s checkpoint of size {outcome.mismatch}, "
-                f"not {body['from_size']}",
+                T(
+                    "{node_name} last cosigned {origin}'s checkpoint of size {outcome_mismatch}, "
+                    "not {body_from_size}",
+                    node_name=node.name,
+                    origin=origin,
+                    outcome_mismatch=outcome.mismatch,
+                    body_from_size=body["from_size"],
+                ),
                 code=MISMATCH,
-                hint="send the consistency proof from last_size",
+                hint=T("send the consistency proof from last_size"),
                 details={"last_size": outcome.mismatch},
             )
         theirs = body["your_cosignature"]

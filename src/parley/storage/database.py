@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from parley.errors import UsageError
+from parley.formats.texts import T
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -70,6 +71,10 @@ def require_current(engine: Engine) -> None:
     head = SCHEMA_HEAD
     if current != head:
         raise UsageError(
-            f"database schema is at {current or 'nothing'}, this Parley needs {head}",
-            hint="run `parley db upgrade` (back up the database first)",
+            T(
+                "database schema is at {current}, this Parley needs {head}",
+                current=current or T("nothing"),
+                head=head,
+            ),
+            hint=T("run `parley db upgrade` (back up the database first)"),
         )

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from parley.errors import UsageError
+from parley.formats.texts import T
 
 
 def normalise_url(url: str) -> str:
@@ -47,8 +48,8 @@ def create_db_engine(url: str, *, reader: bool = False, **kw: Any) -> Engine:
         backend = make_url(url).get_backend_name()
     except Exception as exc:
         raise UsageError(
-            f"cannot read database URL {url!r}: {exc}",
-            hint="use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME",
+            T("cannot read database URL {url!r}: {exc}", url=url, exc=exc),
+            hint=T("use sqlite:///PATH or postgresql://USER@HOST:PORT/DBNAME"),
         ) from exc
     if backend == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 30}, **kw)
@@ -57,8 +58,8 @@ def create_db_engine(url: str, *, reader: bool = False, **kw: Any) -> Engine:
     if backend == "postgresql":
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, **kw)
     raise UsageError(
-        f"unsupported database {backend!r}",
-        hint="Parley runs on SQLite (sqlite:///PATH) or PostgreSQL (postgresql://…)",
+        T("unsupported database {backend!r}", backend=backend),
+        hint=T("Parley runs on SQLite (sqlite:///PATH) or PostgreSQL (postgresql://…)"),
     )
 
 

@@ -248,7 +248,9 @@ alarms = Table(
     Column("kind", String(32), nullable=False),
     Column("subject", String(200), nullable=False),
     Column("severity", String(16), nullable=False),
-    Column("message", Text, nullable=False),
+    Column("message", Text, nullable=False),  # the English rendering (logs, older readers)
+    # The code, English template and parameters (parley.storage.alarms), rendered when read.
+    Column("text_json", Text, nullable=True),
     Column("raised_at", UTCDateTime, nullable=False),
     Column("cleared_at", UTCDateTime, nullable=True),
 )

@@ -18,6 +18,7 @@ from sqlalchemy import insert, select
 
 from parley.clock import parse_time
 from parley.errors import NotFoundError, UsageError
+from parley.formats.texts import T
 from parley.node import Node
 from parley.storage.tables import acknowledgments, delivery, envelopes
 from parley.workflows.tables import drills
@@ -40,31 +41,51 @@ class DrillReport:
     def to_json(self) -> dict[str, Any]:
         return asdict(self) | {"status": "TEST", "precedence": "FLASH"}
 
-    def to_text(self) -> str:
+    def to_text(self, lang: str = "en") -> str:
+        """The after-action report for a person, in ``lang``."""
+        from parley.formats.times import when
+
+        at = when(self.started_at, None, lang, with_date=True)
         lines = [
-            f"[TEST] After-action report, drill {self.id}",
-            f"channel {self.channel}, sent by {self.started_by} from desk {self.desk} at {self.started_at}",
-            f"precedence FLASH, status TEST; acknowledgment deadline {self.deadline_s} s",
+            T("[TEST] After-action report, drill {id}", id=self.id),
+            T(
+                "channel {channel}, sent by {by} from desk {desk} at {at}",
+                channel=self.channel,
+                by=T("the command line") if self.started_by == "cli" else self.started_by,
+                desk=self.desk,
+                at=at,
+            ),
+            T("precedence FLASH, status TEST; acknowledgment deadline {s} s", s=self.deadline_s),
         ]
         if not self.receipts:
-            lines.append("receipt: none yet — the message has not reached the other node")
+            lines.append(T("receipt: none yet — the message has not reached the other node"))
         for node, secs in sorted(self.receipts.items()):
-            lines.append(f"receipt: {node} stored and signed for it after {secs:.1f} s")
+            lines.append(T("receipt: {node} stored and signed for it after {s:.1f} s", node=node, s=secs))
         if self.ack_s is None:
-            lines.append("acknowledgment: none yet")
+            lines.append(T("acknowledgment: none yet"))
         else:
             lines.append(
-                f"acknowledgment: {self.acknowledged_by} ({self.acknowledged_node}) after {self.ack_s:.1f} s"
+                T(
+                    "acknowledgment: {operator} ({node}) after {s:.1f} s",
+                    operator=self.acknowledged_by,
+                    node=self.acknowledged_node,
+                    s=self.ack_s,
+                )
             )
-        verdict = {True: "deadline MET", False: "deadline MISSED", None: "deadline still running"}[
-            self.met_deadline
-        ]
-        lines.append(f"result: {verdict}")
-        return "\n".join(lines) + "\n"
+        verdict = {
+            True: T("result: deadline MET"),
+            False: T("result: deadline MISSED"),
+            None: T("result: deadline still running"),
+        }[self.met_deadline]
+        lines.append(verdict)
+        return "\n".join(line.render(lang) for line in lines) + "\n"
 
 
-def do_start_drill(node: Node, channel: str, *, desk: str | None = None, started_by: str = "cli") -> str:
-    """Send the drill message; return the drill's id (the message id)."""
+def do_start_drill(
+    node: Node, channel: str, *, desk: str | None = None, started_by: str = "cli", lang: str = "en"
+) -> str:
+    """Send the drill message, written in ``lang`` (the operator's) and tagged so; return the
+    drill's id (the message id)."""
     from parley.channels.registry import get_channel_txn
     from parley.messaging.send import Draft, do_send_message
 
@@ -73,20 +94,30 @@ def do_start_drill(node: Node, channel: str, *, desk: str | None = None, started
     own = charter.desks_of(node.name)
     if desk is None:
         if len(own) != 1:
-            raise UsageError(f"this node has {len(own)} desks on {channel}: {own}", hint="pass --desk NAME")
+            raise UsageError(
+                T(
+                    "this node has {n_own} desks on {channel}: {own}",
+                    n_own=len(own),
+                    channel=channel,
+                    own=own,
+                ),
+                hint=T("pass --desk NAME"),
+            )
         desk = own[0]
     others = [m for m in charter.members if not m.startswith(node.name + "/")]
-    text = (
-        f"DRILL (TEST). To {', '.join(others)}: this is a communications drill, not a real event. "
-        "Please acknowledge this message now; the time to acknowledgment is measured."
-    )
+    text = T(
+        "DRILL (TEST). To {members}: this is a communications drill, not a real event. "
+        "Please acknowledge this message now; the time to acknowledgment is measured.",
+        members=others,
+    ).render(lang)
+    subject = T("DRILL — acknowledge now").render(lang)
     draft = Draft(
         channel,
         desk,
         "general",
         "FLASH",
         "TEST",
-        {"subject": "DRILL — acknowledge now", "text": text, "lang": "en"},
+        {"subject": subject, "text": text, "lang": lang},
     )
     env = do_send_message(node, draft)
     with node.engine.begin() as conn:
@@ -109,7 +140,9 @@ def drill_report(node: Node, drill_id: str) -> DrillReport:
     with node.reader.connect() as conn:
         row = conn.execute(select(drills).where(drills.c.id == drill_id)).first()
         if row is None:
-            raise NotFoundError(f"no drill {drill_id}", hint="see `parley drill list`")
+            raise NotFoundError(
+                T("no drill {drill_id}", drill_id=drill_id), hint=T("see `parley drill list`")
+            )
         env = conn.execute(select(envelopes.c.created).where(envelopes.c.id == drill_id)).first()
         assert env is not None  # a drill row is written with its message
         deadline = get_channel_txn(conn, row.channel).charter.deadline_s("FLASH")

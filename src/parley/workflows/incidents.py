@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from parley.errors import ConflictError, NotFoundError, RefusedError, UsageError
+from parley.formats.texts import T, Text
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
 from parley.storage.tables import envelopes, receipts
@@ -168,34 +169,66 @@ def _open(env: SignedEnvelope) -> IncidentState:
     )
 
 
-def refusal(state: IncidentState, node: str, action: str, answers: str | None) -> str | None:
+def phase_name(phase: str) -> Text | str:
+    """An incident's phase in the reader's language (an unknown code is shown as it is)."""
+    names = {
+        "reported": T("reported"),
+        "receipted": T("receipted"),
+        "acknowledged": T("acknowledged"),
+        "information-requested": T("information requested"),
+        "information-provided": T("information provided"),
+        "joint-investigation-proposed": T("joint investigation proposed"),
+        "joint-investigation-agreed": T("joint investigation agreed"),
+        "closure-proposed": T("closure proposed"),
+        "resolved": T("resolved"),
+        "disputed": T("disputed"),
+        "closed": T("closed"),
+    }
+    return names.get(phase, phase)
+
+
+def _status_name(status: str) -> Text | str:
+    """A message status (ACTUAL, EXERCISE, TEST) as the reader's banners write it."""
+    names = {"ACTUAL": T("ACTUAL"), "EXERCISE": T("EXERCISE"), "TEST": T("TEST")}
+    return names.get(status, status)
+
+
+def refusal(state: IncidentState, node: str, action: str, answers: str | None) -> Text | None:
     """Why ``node`` may not take ``action`` now, or None if it may (one rule for send and fold)."""
     if action not in ACTIONS:
-        return f"unknown step {action!r}"
+        return T("unknown step {action!r}", action=action)
     if state.phase == "closed":
-        return f"incident {state.id} is closed"
+        return T("incident {state_id} is closed", state_id=state.id)
     if state.phase == "resolved" and action != "close":
-        return f"incident {state.id} is resolved by agreement; the next step is to close it"
+        return T(
+            "incident {state_id} is resolved by agreement; the next step is to close it", state_id=state.id
+        )
     if action == "agree-joint-investigation":
         jp = state.joint_proposal
         if state.joint_investigation != "proposed" or jp is None:
-            return "no joint investigation is proposed"
+            return T("no joint investigation is proposed")
         if jp["node"] == node:
-            return "a joint investigation is agreed by the other side, not by its proposer"
+            return T("a joint investigation is agreed by the other side, not by its proposer")
         if answers is not None and answers != jp["id"]:
-            return f"the pending joint investigation proposal is {jp['id']}, not {answers}"
+            return T(
+                "the pending joint investigation proposal is {pending}, not {answers}",
+                pending=jp["id"],
+                answers=answers,
+            )
     if action == "propose-joint-investigation" and state.joint_investigation == "agreed":
-        return "a joint investigation is already agreed"
+        return T("a joint investigation is already agreed")
     if action == "agree-closure":
         pc = state.pending_closure
         if pc is None:
-            return "no closure is proposed"
+            return T("no closure is proposed")
         if pc["node"] == node:
-            return "a closure is agreed by the other side, not by its proposer"
+            return T("a closure is agreed by the other side, not by its proposer")
         if answers is not None and answers != pc["id"]:
-            return f"the pending closure proposal is {pc['id']}, not {answers}"
+            return T(
+                "the pending closure proposal is {pending}, not {answers}", pending=pc["id"], answers=answers
+            )
     if action == "close" and state.phase not in ("resolved", "disputed"):
-        return "an incident is closed after its closure was agreed, or once it is disputed"
+        return T("an incident is closed after its closure was agreed, or once it is disputed")
     return None
 
 
@@ -219,7 +252,7 @@ def _apply_response(state: IncidentState, env: SignedEnvelope) -> None:
         return
     why = refusal(state, env.sender_node, action, step.answers)
     if why is not None:
-        step.note = why
+        step.note = str(why)  # the projection keeps English notes (stored state, not a sentence)
         return
     step.applied = True
     mine = {
@@ -488,7 +521,9 @@ def get_incident(node: Node, incident_id: str) -> IncidentState:
     with node.reader.connect() as conn:
         found = load_incidents_txn(conn, ids=[incident_id])
     if not found:
-        raise NotFoundError(f"no incident {incident_id}", hint="see `parley incident list`")
+        raise NotFoundError(
+            T("no incident {incident_id}", incident_id=incident_id), hint=T("see `parley incident list`")
+        )
     return found[0]
 
 
@@ -506,22 +541,36 @@ def check_response_txn(conn: Connection, env: SignedEnvelope) -> None:
     state = incident_for_txn(conn, incident_id)
     if state is None or state.channel != env.channel:
         raise NotFoundError(
-            f"no incident {incident_id} on channel {env.channel!r}",
-            hint="name the id of the report that opened it; see `parley incident list`",
+            T(
+                "no incident {incident_id} on channel {env_channel!r}",
+                incident_id=incident_id,
+                env_channel=env.channel,
+            ),
+            hint=T("name the id of the report that opened it; see `parley incident list`"),
         )
     if env.status != state.status:
         raise RefusedError(
-            f"incident {incident_id} is {state.status} traffic; a {env.status} response cannot move it",
+            T(
+                "incident {incident_id} is {state_status} traffic; a {env_status} response cannot move it",
+                incident_id=incident_id,
+                state_status=_status_name(state.status),
+                env_status=_status_name(env.status),
+            ),
             code="status_mismatch",
-            hint=f"send the response with status {state.status}",
+            hint=T("send the response with status {state_status}", state_status=state.status),
         )
     answers = env.body.get("answers")
     why = refusal(state, env.sender_node, str(env.body["action"]), None if answers is None else str(answers))
     if why is not None:
         raise ConflictError(
-            f"incident {incident_id} is {state.phase}: {why}",
+            T(
+                "incident {incident_id} is {state_phase}: {why}",
+                incident_id=incident_id,
+                state_phase=phase_name(state.phase),
+                why=why,
+            ),
             code="incident_step_refused",
-            hint=f"see `parley incident show {incident_id}`",
+            hint=T("see `parley incident show {incident_id}`", incident_id=incident_id),
         )
 
 
@@ -552,9 +601,12 @@ def do_respond_incident(
     from parley.messaging.send import Draft, do_send_message
 
     if action not in ACTIONS:
-        raise UsageError(f"unknown incident step {action!r}", hint=f"one of {', '.join(ACTIONS)}")
+        raise UsageError(
+            T("unknown incident step {action!r}", action=action),
+            hint=T("one of {actions}", actions=", ".join(ACTIONS)),
+        )
     if not text.strip():
-        raise UsageError("an incident step needs a text", hint="pass --text '…' saying what you say")
+        raise UsageError(T("an incident step needs a text"), hint=T("pass --text '…' saying what you say"))
     state = get_incident(node, incident_id)
     with node.reader.connect() as conn:
         own = get_channel_txn(conn, state.channel).charter.desks_of(node.name)
@@ -563,8 +615,13 @@ def do_respond_incident(
             own = [d for d in own if acting_for.can_act_on(d)]
         if len(own) != 1:
             raise UsageError(
-                f"this node has {len(own)} usable desks on {state.channel}: {own}",
-                hint="pass --desk NAME",
+                T(
+                    "this node has {n_own} usable desks on {state_channel}: {own}",
+                    n_own=len(own),
+                    state_channel=state.channel,
+                    own=own,
+                ),
+                hint=T("pass --desk NAME"),
             )
         desk = own[0]
     body: dict[str, Any] = {"incident": incident_id, "action": action, "text": text, "lang": lang}

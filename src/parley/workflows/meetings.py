@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from parley.errors import ConflictError, NotFoundError, RefusedError, UsageError
+from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.canonical import content_hash
 from parley.protocol.envelope import SignedEnvelope
@@ -404,8 +405,8 @@ def find_meeting_txn(conn: Connection, meeting_id: str, channel: str | None = No
     rows = conn.execute(q).all()
     if len(rows) > 1:
         raise UsageError(
-            f"meeting id {meeting_id!r} is used on several channels",
-            hint="pass --channel to say which one",
+            T("meeting id {meeting_id!r} is used on several channels", meeting_id=meeting_id),
+            hint=T("pass --channel to say which one"),
         )
     return None if not rows else MeetingState.from_json(json.loads(rows[0].state))
 
@@ -414,7 +415,9 @@ def get_meeting(node: Node, meeting_id: str, channel: str | None = None) -> Meet
     with node.reader.connect() as conn:
         state = find_meeting_txn(conn, meeting_id, channel)
     if state is None:
-        raise NotFoundError(f"no meeting {meeting_id!r}", hint="see `parley meeting list`")
+        raise NotFoundError(
+            T("no meeting {meeting_id!r}", meeting_id=meeting_id), hint=T("see `parley meeting list`")
+        )
     return state
 
 
@@ -425,32 +428,43 @@ def check_meeting_txn(conn: Connection, env: SignedEnvelope) -> None:
     why = refusal(state, env)
     if why is not None:
         raise ConflictError(
-            why, code="meeting_step_refused", hint=f"see `parley meeting show {body['meeting_id']}`"
+            why,
+            code="meeting_step_refused",
+            hint=T("see `parley meeting show {body_meeting_id}`", body_meeting_id=body["meeting_id"]),
         )
     if env.type == SIGNATURE and state is not None:
         latest = state.latest_draft
         if latest is not None and latest["id"] != body["protocol"]:
             raise ConflictError(
-                f"draft {body['protocol']} has been amended; the latest draft is {latest['id']}",
+                T(
+                    "draft {body_protocol} has been amended; the latest draft is {latest_id}",
+                    body_protocol=body["protocol"],
+                    latest_id=latest["id"],
+                ),
                 code="meeting_step_refused",
-                hint="read the latest draft and sign that one",
+                hint=T("read the latest draft and sign that one"),
             )
     if env.type == PROPOSAL:
         prepares = body.get("prepares")
         known = select(meetings.c.meeting_id).where(meetings.c.meeting_id == prepares)
         if prepares is not None and conn.execute(known).first() is None:
             raise NotFoundError(
-                f"meeting {prepares!r}, which this meeting prepares, is unknown here",
-                hint="propose the meeting it prepares first; see `parley meeting list`",
+                T("meeting {prepares!r}, which this meeting prepares, is unknown here", prepares=prepares),
+                hint=T("propose the meeting it prepares first; see `parley meeting list`"),
             )
         for item in body["agenda"]:
             for ref in item.get("refs", ()):
                 row = conn.execute(select(envelopes.c.channel).where(envelopes.c.id == ref)).first()
                 if row is None or row.channel != env.channel:
                     raise NotFoundError(
-                        f"agenda item {item['item_id']} refers to {ref}, "
-                        f"which is not a message on {env.channel}",
-                        hint="refer to incidents or messages of this channel (see `parley incident list`)",
+                        T(
+                            "agenda item {item_item_id} refers to {ref}, "
+                            "which is not a message on {env_channel}",
+                            item_item_id=item["item_id"],
+                            ref=ref,
+                            env_channel=env.channel,
+                        ),
+                        hint=T("refer to incidents or messages of this channel (see `parley incident list`)"),
                     )
 
 
@@ -468,7 +482,13 @@ def _own_desk(node: Node, channel: str, desk: str | None, acting_for: Any) -> st
         own = [d for d in own if acting_for.can_act_on(d)]
     if len(own) != 1:
         raise UsageError(
-            f"this node has {len(own)} usable desks on {channel}: {own}", hint="pass --desk NAME"
+            T(
+                "this node has {n_own} usable desks on {channel}: {own}",
+                n_own=len(own),
+                channel=channel,
+                own=own,
+            ),
+            hint=T("pass --desk NAME"),
         )
     return own[0]
 
@@ -503,7 +523,7 @@ def do_propose_meeting(
 ) -> SignedEnvelope:
     if body.get("counter_to") is not None:
         raise UsageError(
-            "a proposal with counter_to is a counter-proposal", hint="use `parley meeting counter`"
+            T("a proposal with counter_to is a counter-proposal"), hint=T("use `parley meeting counter`")
         )
     refs = [r for item in body.get("agenda", ()) if isinstance(item, dict) for r in item.get("refs", ())]
     return _send(node, channel, PROPOSAL, body, status=status, refs=refs, desk=desk, acting_for=acting_for)
@@ -570,7 +590,13 @@ def do_draft_protocol(
     """Draft the protocol, or amend it: a new draft referring to the latest one."""
     state = get_meeting(node, meeting_id, channel)
     if body.get("meeting_id", meeting_id) != meeting_id:
-        raise UsageError(f"the protocol body names meeting {body['meeting_id']!r}, not {meeting_id!r}")
+        raise UsageError(
+            T(
+                "the protocol body names meeting {body_meeting_id!r}, not {meeting_id!r}",
+                body_meeting_id=body["meeting_id"],
+                meeting_id=meeting_id,
+            )
+        )
     body = {**body, "meeting_id": meeting_id}
     # The refs name what this draft follows, so causal order keeps it after them on every
     # node whatever the two clocks say.
@@ -602,8 +628,8 @@ def do_sign_protocol(
     draft = state.latest_draft
     if draft is None:
         raise ConflictError(
-            f"meeting {meeting_id} has no protocol draft to sign",
-            hint="draft one with `parley meeting protocol`",
+            T("meeting {meeting_id} has no protocol draft to sign", meeting_id=meeting_id),
+            hint=T("draft one with `parley meeting protocol`"),
         )
     body = {"meeting_id": meeting_id, "protocol": draft["id"], "protocol_hash": draft["hash"]}
     return _send(
@@ -620,13 +646,21 @@ def do_sign_protocol(
 
 def check_agenda_topics(topics: Sequence[str], channel: str, body: Mapping[str, Any]) -> None:
     """Agenda items must keep to the charter's topics (the same check on send and receipt)."""
+    from parley.channels.charter import topic_labels
+
     outside = [str(i.get("topic")) for i in body.get("agenda", ()) if i.get("topic") not in topics]
     if outside:
         raise RefusedError(
-            f"agenda topic(s) {', '.join(sorted(set(outside)))} are outside the charter of {channel!r}",
+            T(
+                "agenda topic(s) {outside} are outside the charter of {channel!r}",
+                outside=topic_labels(sorted(set(outside))),
+                channel=channel,
+            ),
             code="topic_not_allowed",
-            hint="the charter's topics are: "
-            + (", ".join(topics) or "none (this channel has no agenda topics)"),
+            hint=T(
+                "the charter's topics are: {topics}",
+                topics=topic_labels(topics) or T("none (this channel has no agenda topics)"),
+            ),
         )
 
 

@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader
 from sqlalchemy import select
 
 from parley.errors import ConflictError
+from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
 from parley.storage.tables import envelopes
@@ -33,12 +34,13 @@ _TEMPLATES = Environment(
 def render_protocol_html(node: Node, state: MeetingState) -> str:
     from parley.formats.catalogue import load_catalogue
     from parley.formats.render import render
+    from parley.formats.times import when
 
     draft = state.protocol
     if draft is None:
         raise ConflictError(
-            f"meeting {state.meeting_id} has no protocol yet",
-            hint="draft one with `parley meeting protocol`",
+            T("meeting {state_meeting_id} has no protocol yet", state_meeting_id=state.meeting_id),
+            hint=T("draft one with `parley meeting protocol`"),
         )
     with node.reader.connect() as conn:
         row = conn.execute(select(envelopes.c.raw).where(envelopes.c.id == draft["id"])).first()
@@ -59,7 +61,6 @@ def render_protocol_html(node: Node, state: MeetingState) -> str:
                 "text": cat.get(key, nodes=", ".join(signed) or "-", hash=draft["hash"][:19] + "…"),
             }
         )
-    en = load_catalogue("en")
     banner = None
     if state.drill:
         from parley.formats.render import drill_banner
@@ -70,7 +71,15 @@ def render_protocol_html(node: Node, state: MeetingState) -> str:
             load_catalogue(x).get("workflow.protocol.heading", meeting=state.meeting_id) for x in LANGS
         ),
         channel=state.channel,
-        draft_line=en.get("workflow.protocol.draft", node=draft["node"], created=draft["at"]),
+        # The document speaks all its languages: the draft line in each, its time in each locale.
+        draft_line=" / ".join(
+            load_catalogue(x).get(
+                "workflow.protocol.draft",
+                node=draft["node"],
+                created=when(draft["at"], None, x, with_date=True),
+            )
+            for x in LANGS
+        ),
         agreed=agreed,
         agreement_lines=lines,
         hash=draft["hash"],

@@ -18,6 +18,7 @@ from typing import Any
 from parley.channels.registry import Channel, list_channels_txn
 from parley.channels.status import TRANSITIONS, StatusRecord, history_txn
 from parley.errors import NotFoundError, UsageError
+from parley.formats.texts import T
 from parley.node import Node
 
 # What each relationship action sets, and from which statuses it applies.
@@ -64,28 +65,33 @@ def plan_relationship_change(
 ) -> tuple[list[PlannedChange], list[str]]:
     """What ``action`` would change: (changes, channels left as they are with why)."""
     if action not in ACTIONS:
-        raise UsageError(f"unknown relationship action {action!r}", hint=f"one of {', '.join(ACTIONS)}")
+        raise UsageError(
+            T("unknown relationship action {action!r}", action=action),
+            hint=T("one of {actions}", actions=", ".join(ACTIONS)),
+        )
     target, applies_to = ACTIONS[action]
     chans = channels_with(node, peer)
     if not chans:
         from parley.directory.peers import get_peer
 
         get_peer(node, peer)  # an unknown peer is NotFound with its own hint
-        raise NotFoundError(f"this node shares no channel with {peer}", hint="see `parley channel list`")
+        raise NotFoundError(
+            T("this node shares no channel with {peer}", peer=peer), hint=T("see `parley channel list`")
+        )
     ids = {c.id for c in chans}
     unknown = [c for c in exempt_channels or [] if c not in ids]
     if unknown:
         raise UsageError(
-            f"exempt channel(s) {unknown} are not channels with {peer}",
-            hint=f"channels with {peer}: {', '.join(sorted(ids))}",
+            T("exempt channel(s) {unknown} are not channels with {peer}", unknown=unknown, peer=peer),
+            hint=T("channels with {peer}: {ids}", peer=peer, ids=", ".join(sorted(ids))),
         )
     types = sorted(set(exempt_types or []))
     if types and action != "suspend":
-        raise UsageError("exempt types apply to a suspension only", hint="drop --exempt-type")
+        raise UsageError(T("exempt types apply to a suspension only"), hint=T("drop --exempt-type"))
     if types and not any(t in c.charter.types for c in chans for t in types):
         raise UsageError(
-            f"exempt type(s) {types} are in no charter of a channel with {peer}",
-            hint="name message types the channels carry (see `parley channel show CHANNEL`)",
+            T("exempt type(s) {types} are in no charter of a channel with {peer}", types=types, peer=peer),
+            hint=T("name message types the channels carry (see `parley channel show CHANNEL`)"),
         )
     changes: list[PlannedChange] = []
     kept: list[str] = []
@@ -113,14 +119,14 @@ def do_change_relationship(
     from parley.channels.lifecycle import do_change_status
 
     if not reason.strip():
-        raise UsageError("a relationship change needs a reason", hint="pass --reason '…'")
+        raise UsageError(T("a relationship change needs a reason"), hint=T("pass --reason '…'"))
     changes, _ = plan_relationship_change(
         node, action, peer, exempt_channels=exempt_channels, exempt_types=exempt_types
     )
     if not changes:
         raise UsageError(
-            f"no channel with {peer} would change",
-            hint="see `parley relationship show --peer PEER`",
+            T("no channel with {peer} would change", peer=peer),
+            hint=T("see `parley relationship show --peer PEER`"),
         )
     return [
         do_change_status(

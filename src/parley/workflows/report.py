@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from parley.clock import parse_time
 from parley.errors import UsageError
+from parley.formats.texts import T
 from parley.node import Node
 from parley.storage.tables import acknowledgments, delivery, envelopes, link_tests
 from parley.workflows.incidents import IncidentState, load_incidents_txn
@@ -154,9 +155,12 @@ def contact_report(node: Node, first: int, last: int) -> list[YearRow]:
     from parley.channels.registry import list_channels_txn
 
     if first > last:
-        raise UsageError(f"--from {first} is after --to {last}", hint="give the earlier year first")
+        raise UsageError(
+            T("--from {first} is after --to {last}", first=first, last=last),
+            hint=T("give the earlier year first"),
+        )
     if last - first > 200:
-        raise UsageError("a report covers at most 200 years", hint="narrow --from/--to")
+        raise UsageError(T("a report covers at most 200 years"), hint=T("narrow --from/--to"))
     with node.reader.connect() as conn:
         chans = [c.id for c in list_channels_txn(conn)]
         msgs = [
@@ -264,7 +268,8 @@ def write_chart(rows: list[YearRow], path: Path) -> None:
     """Meetings held per year (bars, stacked by channel) over messages per year (lines)."""
     if path.suffix.lower() not in (".png", ".svg"):
         raise UsageError(
-            f"{path}: a chart is written as .png or .svg", hint="name the file e.g. contacts.svg"
+            T("{path}: a chart is written as .png or .svg", path=path),
+            hint=T("name the file e.g. contacts.svg"),
         )
     import matplotlib
 

@@ -57,6 +57,11 @@
     body.dataset.liveEvents = "0";
     var source = new EventSource("/console/events");
     var links = {};
+    // The console shows every time in UTC on a 24-hour clock, in the page's language.
+    var clock = function () {
+      return new Date().toLocaleTimeString(document.documentElement.lang || undefined,
+        { timeZone: "UTC", hour12: false }) + " UTC";
+    };
     var refresh = function (ev) {
       var data = {};
       try { data = JSON.parse(ev.data); } catch (e) { data = {}; }
@@ -73,7 +78,7 @@
       pending = window.setTimeout(function () {
         pending = null;
         if (window.htmx) window.htmx.trigger(body, "parley-update");
-        if (status) status.textContent = (body.dataset.tUpdate || "Updated") + " " + new Date().toLocaleTimeString();
+        if (status) status.textContent = (body.dataset.tUpdate || "Updated") + " " + clock();
       }, 250);
     };
     source.onmessage = refresh;

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 12:50:57.480959
+Create Date: 2026-12-07 20:17:56.651619
 """
 
 from __future__ import annotations
@@ -37,9 +37,18 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=200), nullable=False),
         sa.Column("severity", sa.String(length=16), nullable=False),
         sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("text_json", sa.Text(), nullable=True),
         sa.Column("raised_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("cleared_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alarms")),
+    )
+    op.create_table(
+        "alert_preferences",
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("muted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("muted_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("notify", sa.Boolean(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("username", name=op.f("pk_alert_preferences")),
     )
     op.create_table(
         "api_tokens",
@@ -167,8 +176,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("channel", "sender_node", "seq", name="uq_envelopes_chain"),
     )
     with op.batch_alter_table("envelopes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_envelopes_created",
+            ["created", "id", "channel", "type", "outgoing", "precedence", "status"],
+            unique=False,
+        )
         batch_op.create_index("ix_envelopes_type", ["channel", "type"], unique=False)
 
+    op.create_table(
+        "escalation_chains",
+        sa.Column("desk", sa.String(length=64), nullable=False),
+        sa.Column("precedence", sa.String(length=16), nullable=False),
+        sa.Column("steps", sa.Text(), nullable=False),
+        sa.Column("updated_by", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("desk", "precedence", name=op.f("pk_escalation_chains")),
+    )
     op.create_table(
         "escalations",
         sa.Column("message_id", sa.String(length=36), nullable=False),
@@ -210,6 +233,26 @@ def upgrade() -> None:
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.create_index("ix_incidents_channel", ["channel", "opened_at"], unique=False)
 
+    op.create_table(
+        "key_records",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("node", sa.String(length=64), nullable=False),
+        sa.Column("serial", sa.BigInteger(), nullable=False),
+        sa.Column("kind", sa.String(length=32), nullable=False),
+        sa.Column("raw", sa.Text(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_key_records")),
+        sa.UniqueConstraint("node", "serial", name=op.f("uq_key_records_node")),
+    )
+    op.create_table(
+        "key_roots",
+        sa.Column("node", sa.String(length=64), nullable=False),
+        sa.Column("root_key", sa.String(length=64), nullable=False),
+        sa.Column("root_key_id", sa.String(length=16), nullable=False),
+        sa.Column("first_certificate", sa.Text(), nullable=False),
+        sa.Column("pinned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("node", name=op.f("pk_key_roots")),
+    )
     op.create_table(
         "link_state",
         sa.Column("channel", sa.String(length=64), nullable=False),
@@ -295,6 +338,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("username", "desk", name=op.f("pk_memberships")),
     )
     op.create_table(
+        "operator_contacts",
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=True),
+        sa.Column("phone", sa.String(length=16), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("username", name=op.f("pk_operator_contacts")),
+    )
+    op.create_table(
+        "operator_settings",
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("time_zone", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("username", name=op.f("pk_operator_settings")),
+    )
+    op.create_table(
         "operators",
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("password_hash", sa.String(length=200), nullable=False),
@@ -304,6 +361,51 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("username", name=op.f("pk_operators")),
     )
+    op.create_table(
+        "page_steps",
+        sa.Column("message_id", sa.String(length=36), nullable=False),
+        sa.Column("desk", sa.String(length=64), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("side", sa.String(length=8), nullable=False),
+        sa.Column("target", sa.String(length=80), nullable=False),
+        sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("recipients", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("message_id", "desk", "step", name=op.f("pk_page_steps")),
+    )
+    op.create_table(
+        "pager_health",
+        sa.Column("medium", sa.String(length=16), nullable=False),
+        sa.Column("consecutive_failures", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("alarm_id", sa.Integer(), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("medium", name=op.f("pk_pager_health")),
+    )
+    op.create_table(
+        "pages",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("message_id", sa.String(length=36), nullable=False),
+        sa.Column("desk", sa.String(length=64), nullable=False),
+        sa.Column("step", sa.Integer(), nullable=False),
+        sa.Column("side", sa.String(length=8), nullable=False),
+        sa.Column("target", sa.String(length=80), nullable=False),
+        sa.Column("recipient", sa.String(length=64), nullable=False),
+        sa.Column("medium", sa.String(length=16), nullable=False),
+        sa.Column("address", sa.String(length=254), server_default="", nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("alarmed", sa.Integer(), server_default="0", nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_pages")),
+        sa.UniqueConstraint("message_id", "desk", "step", "recipient", "medium", name="uq_pages_once"),
+    )
+    with op.batch_alter_table("pages", schema=None) as batch_op:
+        batch_op.create_index("ix_pages_message", ["message_id"], unique=False)
+        batch_op.create_index("ix_pages_state", ["state", "next_attempt_at"], unique=False)
+
     op.create_table(
         "peer_links",
         sa.Column("peer", sa.String(length=64), nullable=False),
@@ -393,6 +495,68 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_status_records_channel"), ["channel"], unique=False)
 
     op.create_table(
+        "thread_links",
+        sa.Column("message_id", sa.String(length=36), nullable=False),
+        sa.Column("channel", sa.String(length=64), nullable=False),
+        sa.Column("in_reply_to", sa.String(length=36), nullable=False),
+        sa.Column("root_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("message_id", name=op.f("pk_thread_links")),
+    )
+    with op.batch_alter_table("thread_links", schema=None) as batch_op:
+        batch_op.create_index("ix_thread_links_parent", ["in_reply_to"], unique=False)
+        batch_op.create_index("ix_thread_links_root", ["root_id"], unique=False)
+
+    op.create_table(
+        "tls_pins",
+        sa.Column("node", sa.String(length=64), nullable=False),
+        sa.Column("fingerprint", sa.String(length=80), nullable=False),
+        sa.Column("cert", sa.Text(), nullable=False),
+        sa.Column("pinned_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("node", "fingerprint", name=op.f("pk_tls_pins")),
+    )
+    op.create_table(
+        "tls_updates",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("node", sa.String(length=64), nullable=False),
+        sa.Column("number", sa.BigInteger(), nullable=False),
+        sa.Column("raw", sa.Text(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tls_updates")),
+        sa.UniqueConstraint("node", "number", name=op.f("uq_tls_updates_node")),
+    )
+    op.create_table(
+        "watch_handovers",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("desk", sa.String(length=64), nullable=False),
+        sa.Column("outgoing", sa.String(length=64), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("items", sa.Text(), nullable=False),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("incoming", sa.String(length=64), nullable=True),
+        sa.Column("confirmed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_watch_handovers")),
+    )
+    with op.batch_alter_table("watch_handovers", schema=None) as batch_op:
+        batch_op.create_index("ix_watch_handovers_desk", ["desk", "started_at"], unique=False)
+
+    op.create_table(
+        "watch_shifts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("desk", sa.String(length=64), nullable=False),
+        sa.Column("username", sa.String(length=64), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("start_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("end_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tz", sa.String(length=64), nullable=False),
+        sa.Column("series", sa.String(length=36), nullable=True),
+        sa.Column("created_by", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_watch_shifts")),
+    )
+    with op.batch_alter_table("watch_shifts", schema=None) as batch_op:
+        batch_op.create_index("ix_watch_shifts_desk", ["desk", "start_at"], unique=False)
+
+    op.create_table(
         "witness_evidence",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("peer", sa.String(length=64), nullable=False),
@@ -440,6 +604,21 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_witness_evidence_peer"))
 
     op.drop_table("witness_evidence")
+    with op.batch_alter_table("watch_shifts", schema=None) as batch_op:
+        batch_op.drop_index("ix_watch_shifts_desk")
+
+    op.drop_table("watch_shifts")
+    with op.batch_alter_table("watch_handovers", schema=None) as batch_op:
+        batch_op.drop_index("ix_watch_handovers_desk")
+
+    op.drop_table("watch_handovers")
+    op.drop_table("tls_updates")
+    op.drop_table("tls_pins")
+    with op.batch_alter_table("thread_links", schema=None) as batch_op:
+        batch_op.drop_index("ix_thread_links_root")
+        batch_op.drop_index("ix_thread_links_parent")
+
+    op.drop_table("thread_links")
     with op.batch_alter_table("status_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_status_records_channel"))
 
@@ -454,7 +633,16 @@ def downgrade() -> None:
     op.drop_table("proposals")
     op.drop_table("peers")
     op.drop_table("peer_links")
+    with op.batch_alter_table("pages", schema=None) as batch_op:
+        batch_op.drop_index("ix_pages_state")
+        batch_op.drop_index("ix_pages_message")
+
+    op.drop_table("pages")
+    op.drop_table("pager_health")
+    op.drop_table("page_steps")
     op.drop_table("operators")
+    op.drop_table("operator_settings")
+    op.drop_table("operator_contacts")
     op.drop_table("memberships")
     op.drop_table("meetings")
     with op.batch_alter_table("meeting_messages", schema=None) as batch_op:
@@ -472,6 +660,8 @@ def downgrade() -> None:
 
     op.drop_table("link_tests")
     op.drop_table("link_state")
+    op.drop_table("key_roots")
+    op.drop_table("key_records")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.drop_index("ix_incidents_channel")
 
@@ -482,8 +672,10 @@ def downgrade() -> None:
     op.drop_table("incident_messages")
     op.drop_table("held_envelopes")
     op.drop_table("escalations")
+    op.drop_table("escalation_chains")
     with op.batch_alter_table("envelopes", schema=None) as batch_op:
         batch_op.drop_index("ix_envelopes_type")
+        batch_op.drop_index("ix_envelopes_created")
 
     op.drop_table("envelopes")
     op.drop_table("drills")
@@ -509,6 +701,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_tokens_username"))
 
     op.drop_table("api_tokens")
+    op.drop_table("alert_preferences")
     op.drop_table("alarms")
     op.drop_table("acknowledgments")
     # ### end Alembic commands ###
