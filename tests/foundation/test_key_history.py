@@ -287,3 +287,52 @@ def test_migration_rotation_by_request_and_peer(cli: Cli, pair: Pair, tmp_path: 
         todo="rotate",
     )
     assert key_history(cli, pair.a)["keys"][0]["revoked_at"] == "2020-01-01T00:00:00.000Z"
+
+
+def test_rotation_before_the_upgraded_card_reached_the_peer(cli: Cli, pair: Pair, tmp_path: Path) -> None:
+    """The node certifies and rotates before its link delivered the upgraded card: the queued
+    card then travels in a request signed by the new key, which the peer cannot know yet. The
+    card vouches for itself (the pinned key signed it), so both documents get through, in order."""
+    from parley.directory.keys import apply_peer_document
+    from parley.errors import AuthError
+    from parley.federation.auth import authenticate_request, sign_request
+    from parley.federation.control import ROUTES, pending_control
+    from parley.node import Node
+
+    root = tmp_path / "offline" / "no-root.key"
+    root.parent.mkdir()
+    cli.ok("--home", pair.a, "key", "root", "init", "--out", root)
+    cli.ok("--home", pair.a, "key", "certify", "--root", root)
+    cli.ok("--home", pair.a, "key", "rotate", "--root", root)
+    new_id = key_history(cli, pair.a)["keys"][1]["key_id"]
+
+    a, b = Node.open(pair.a), Node.open(pair.b)
+    try:
+        items = pending_control(a, RU)
+        assert "card" in items[0][2] and '"key-rotation"' in json.dumps(items[1][2]), items
+
+        def post(payload: dict[str, Any]) -> str:
+            path = "/federation/v1" + ROUTES["key"]
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            headers = sign_request(a, "POST", path, RU, body)
+            return authenticate_request(b, "POST", path, headers, body).origin
+
+        # The rotation first would not get through: no root is pinned for the request's key.
+        with pytest.raises(AuthError) as early:
+            post(items[1][2])
+        assert early.value.code == "bad_request_signature"
+        # Someone else's card, or one with another key, vouches for nothing.
+        forged = json.loads(json.dumps(items[0][2]))
+        forged["card"]["name"] = "ru-nf"
+        with pytest.raises(AuthError):
+            post(forged)
+        # In order: the card (signed by the key b pinned), then the rotation (by the root).
+        assert post(items[0][2]) == NO
+        assert apply_peer_document(b, NO, items[0][2]) is True
+        assert post(items[1][2]) == NO
+        assert apply_peer_document(b, NO, items[1][2]) is True
+        ring = b.key_for(NO)
+        assert ring is not None and ring.key_id == new_id
+    finally:
+        a.close()
+        b.close()

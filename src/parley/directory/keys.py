@@ -564,3 +564,26 @@ def rotation_key_for_request(node: Node, origin: str, body: bytes) -> PublicKey 
     if record.kind != "key-rotation" or record.certificate is None:
         return None
     return record.certificate.public
+
+
+def card_vouches_for_request(node: Node, origin: str, body: bytes) -> bool:
+    """Whether the body posted to ``/keys`` is ``origin``'s own version 2 card, signed by the key
+    pinned for it (§13.4).
+
+    A node that rotates before its upgraded card reached a peer signs the request carrying
+    that card with its new key, which the peer cannot know until the card pins the root and
+    the rotation follows: the card vouches for itself (its signature is the pinned key's), and
+    taking it again changes nothing, so whatever key signed the request does not matter."""
+    from parley.protocol.card import parse_card
+
+    try:
+        payload = loads_strict(body)
+        if not isinstance(payload, dict) or "card" not in payload:
+            return False
+        card = parse_card(payload)
+        with node.reader.connect() as conn:
+            row = conn.execute(select(peers.c.public_key).where(peers.c.name == origin)).first()
+    except Exception:
+        return False
+    return card.name == origin and card.root_key is not None and row is not None and row.public_key == card.public_key
+

@@ -157,6 +157,11 @@ def authenticate_request(node: Node, method: str, path: str, headers: Any, body:
             from parley.directory.keys import rotation_key_for_request
 
             alternative = rotation_key_for_request(node, origin, body)
+            # Or the node's own upgraded card, rotated past before it was delivered.
+            from parley.directory.keys import card_vouches_for_request
+
+            if alternative is None and card_vouches_for_request(node, origin, body):
+                return Authenticated(origin, nonce_key(origin, nonce), now, skew)
         if alternative is None or not signing.verify("request", payload, sig, alternative):
             raise AuthError(T("request signature does not verify"), code="bad_request_signature")
     return Authenticated(origin, nonce_key(origin, nonce), now, skew)
