@@ -118,9 +118,7 @@ def test_a_step_is_confirmed_then_signed_sent_and_audited(pair: tuple[NodeProces
         shown = cb.get(f"/console/incidents/{incident}?sent=provide-information").text
         assert 'data-action="provide-information"' in shown
         assert "Our ship kept her course." in shown
-    wait_for(
-        "node A records B's answer", lambda: phase_of(a, incident) == "information-provided"
-    )
+    wait_for("node A records B's answer", lambda: phase_of(a, incident) == "information-provided")
 
 
 def test_steps_the_state_does_not_allow_are_refused_and_send_nothing(

@@ -223,8 +223,16 @@ def test_a_prefilled_action_sends_as_is_once_the_text_is_written(sqlite_pair: Pa
     body = dict(action.body, text="Which mark exactly?")
     env = do_send_message(
         p.b,
-        Draft(action.channel, DESK, action.type, action.precedence, action.status, body, action.refs,
-              reply_to=action.reply_to),
+        Draft(
+            action.channel,
+            DESK,
+            action.type,
+            action.precedence,
+            action.status,
+            body,
+            action.refs,
+            reply_to=action.reply_to,
+        ),
     )
     sync(p)
     assert [m["id"] for m in thread_of(p.a, env.id)] == [report.id, env.id]

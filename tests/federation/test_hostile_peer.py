@@ -105,9 +105,7 @@ class HostilePeer:
         self.loop.close()
 
     async def _listen(self) -> None:
-        self._servers.append(
-            await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.ctx)
-        )
+        self._servers.append(await asyncio.start_server(self._serve, "127.0.0.1", self.port, ssl=self.ctx))
         self._servers.append(await asyncio.start_server(self._plain, "127.0.0.1", self.plain_port))
 
     async def _plain(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -68,7 +68,9 @@ def test_peer_add_refuses_a_card_url_no_peer_can_be_at(cli: Cli, pair: Pair, url
     assert snapshot(pair.a) == before
 
 
-@pytest.mark.parametrize("url", ["https://127.0.0.1:8443", "https://10.20.30.40:8443", "https://hq.example:443"])
+@pytest.mark.parametrize(
+    "url", ["https://127.0.0.1:8443", "https://10.20.30.40:8443", "https://hq.example:443"]
+)
 def test_loopback_private_and_named_hosts_stay_allowed(cli: Cli, pair: Pair, url: str) -> None:
     cli.ok("--home", pair.a, "peer", "add", _card_file(pair, url))
 
@@ -168,9 +170,7 @@ def test_non_finite_and_deep_bodies_are_refused(
     body = linked.files / name
     body.write_text(content)
     before = snapshot(linked.a)
-    cli.fails(
-        "--home", linked.a, "send", "--channel", "direct-line", "--body-file", body, what=what, todo=""
-    )
+    cli.fails("--home", linked.a, "send", "--channel", "direct-line", "--body-file", body, what=what, todo="")
     assert snapshot(linked.a) == before
 
 
@@ -204,7 +204,7 @@ def _charter(pair: Pair, text: str) -> Path:
 
 
 INTERVAL = "link_test_interval_s = 3600"
-CADENCE = INTERVAL + "\ncadence = [{{kind = \"m\", {}}}]"
+CADENCE = INTERVAL + '\ncadence = [{{kind = "m", {}}}]'
 MANY_TOPICS = "topics = [" + ", ".join(f'"t{i}"' for i in range(65)) + "]"
 
 

@@ -309,7 +309,8 @@ def test_rotation_before_the_upgraded_card_reached_the_peer(cli: Cli, pair: Pair
     a, b = Node.open(pair.a), Node.open(pair.b)
     try:
         items = pending_control(a, RU)
-        assert "card" in items[0][2] and '"key-rotation"' in json.dumps(items[1][2]), items
+        assert "card" in items[0][2], items
+        assert '"key-rotation"' in json.dumps(items[1][2]), items
 
         def post(payload: dict[str, Any]) -> str:
             path = "/federation/v1" + ROUTES["key"]
@@ -332,7 +333,8 @@ def test_rotation_before_the_upgraded_card_reached_the_peer(cli: Cli, pair: Pair
         assert post(items[1][2]) == NO
         assert apply_peer_document(b, NO, items[1][2]) is True
         ring = b.key_for(NO)
-        assert ring is not None and ring.key_id == new_id
+        assert ring is not None
+        assert ring.key_id == new_id
     finally:
         a.close()
         b.close()

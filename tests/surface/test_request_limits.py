@@ -233,4 +233,3 @@ def test_hsts_on_every_answer(node: NodeProcess) -> None:
         answers.append(c.post("/console/login", content=b"u" * 70_000))
     for r in answers:
         assert r.headers.get("strict-transport-security") == "max-age=31536000", (r.url, r.status_code)
-

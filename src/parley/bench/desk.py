@@ -716,10 +716,7 @@ def gather_statistics(pg_base: str, names: list[str]) -> str | None:
         with engine.connect() as conn:
             conn.execute(text("VACUUM (ANALYZE)"))
         engine.dispose()
-    return (
-        "autovacuum is off on this server: VACUUM (ANALYZE) ran before measuring, "
-        "as autovacuum would have"
-    )
+    return "autovacuum is off on this server: VACUUM (ANALYZE) ran before measuring, as autovacuum would have"
 
 
 def _create_databases(pg_base: str, n: int) -> list[str]:

@@ -585,5 +585,9 @@ def card_vouches_for_request(node: Node, origin: str, body: bytes) -> bool:
             row = conn.execute(select(peers.c.public_key).where(peers.c.name == origin)).first()
     except Exception:
         return False
-    return card.name == origin and card.root_key is not None and row is not None and row.public_key == card.public_key
-
+    return (
+        card.name == origin
+        and card.root_key is not None
+        and row is not None
+        and row.public_key == card.public_key
+    )
