@@ -318,12 +318,13 @@ class Service:
         await self.witnessing.exchange(self, peer)
 
     async def _deadline_loop(self) -> None:
-        from parley.messaging.deadlines import escalate_overdue
+        from parley.messaging.deadlines import DeadlineWatch
 
+        watch = DeadlineWatch()
         while not self.stop.is_set():
             self.beat("deadlines")
             try:
-                for item in await self.db(escalate_overdue, self.node):
+                for item in await self.db(watch.tick, self.node):
                     self.publish({"event": "overdue", "id": item.message_id})
             except Exception:
                 log.exception("deadline watch failed; retrying")

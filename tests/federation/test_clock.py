@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from parley.clock import ManualClock, format_time
 from parley.config import LinkTestSection
@@ -38,7 +38,7 @@ from parley.federation.linktest import (
 )
 from parley.federation.sender import PeerSender
 from parley.messaging.acknowledge import do_acknowledge
-from parley.messaging.deadlines import escalate_overdue, overdue_messages
+from parley.messaging.deadlines import DeadlineWatch, escalate_overdue, overdue_messages
 from parley.messaging.receipts import accept_receipts
 from parley.messaging.receive import receive_batch
 from parley.messaging.send import Draft, do_send_message
@@ -308,6 +308,48 @@ def test_escalation_survives_a_failing_webhook(tmp_path: Path, request: pytest.F
         esc = conn.execute(select(escalations)).one()
     assert esc.notified_desk is None
     assert str(esc.webhook_status).startswith("failed:")
+
+
+def test_deadline_watch_looks_at_its_window_and_everything_now_and_then(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The serving node's watch escalates what fell due since its last tick (a range of the
+    due-time index), and every minute looks at every delivery: one stored already overdue,
+    which no window holds, is escalated by the next full look."""
+    pair = make_nodes(tmp_path, "sqlite", request)
+    a, b, clock = pair.a, pair.b, pair.clock
+    watch = DeadlineWatch(full_every_s=60)
+    assert watch.tick(b) == []  # the first look is a full one
+    first = send(a, "FLASH: first")
+    deliver(pair, first, a, b)
+    clock.advance(FLASH_S + 1)
+    assert [o.message_id for o in watch.tick(b)] == [first.id]  # fell due in the window
+    assert watch.tick(b) == []
+    # A delivery stored with its due time already past (the receipt came back late): not in
+    # any window after it, found by the full look.
+    late = send(a, "FLASH: late")
+    deliver(pair, late, a, b)
+    with b.engine.begin() as conn:
+        conn.execute(
+            update(delivery)
+            .where(delivery.c.message_id == late.id)
+            .values(due_at=format_time(clock.now() - timedelta(seconds=5)))
+        )
+    clock.advance(1)
+    assert watch.tick(b) == []
+    clock.advance(60)
+    assert [o.message_id for o in watch.tick(b)] == [late.id]
+    # A clock set back makes the next look a full one too.
+    clock.set(clock.now() - timedelta(hours=1))
+    back = send(a, "FLASH: after the clock went back")
+    deliver(pair, back, a, b)
+    with b.engine.begin() as conn:
+        conn.execute(
+            update(delivery)
+            .where(delivery.c.message_id == back.id)
+            .values(due_at=format_time(clock.now() - timedelta(seconds=5)))
+        )
+    assert [o.message_id for o in watch.tick(b)] == [back.id]
 
 
 # --- link tests ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, insert, select
@@ -37,8 +38,16 @@ class Overdue:
         return self.__dict__.copy()
 
 
-def overdue_messages(node: Node) -> list[Overdue]:
-    now = format_time(node.clock.now())
+def overdue_messages(node: Node, *, after: str | None = None, unescalated: bool = False) -> list[Overdue]:
+    """Deliveries due by now and not acknowledged, oldest due first.
+
+    ``after``: only those that fell due after that time (the deadline watch's window since its
+    last look, a range of the ``due_at`` index instead of every delivery there ever was);
+    ``unescalated``: only those not escalated yet."""
+    return _overdue(node, format_time(node.clock.now()), after=after, unescalated=unescalated)
+
+
+def _overdue(node: Node, now: str, *, after: str | None, unescalated: bool) -> list[Overdue]:
     q = (
         select(
             delivery.c.message_id,
@@ -61,6 +70,12 @@ def overdue_messages(node: Node) -> list[Overdue]:
         )
         .order_by(delivery.c.due_at)
     )
+    if after is not None:
+        q = q.where(delivery.c.due_at > after)
+    if unescalated:
+        q = q.outerjoin(escalations, escalations.c.message_id == delivery.c.message_id).where(
+            escalations.c.message_id.is_(None)
+        )
     with node.reader.connect() as conn:
         rows = conn.execute(q).all()
     return [
@@ -78,16 +93,17 @@ def overdue_messages(node: Node) -> list[Overdue]:
     ]
 
 
-def escalate_overdue(node: Node, post: Any = None) -> list[Overdue]:
+def escalate_overdue(node: Node, post: Any = None, *, after: str | None = None) -> list[Overdue]:
     """Escalate every overdue message not escalated yet; return those escalated now.
 
     ``post(url, json)`` calls the webhook (injected so the deadline watch stays testable
-    with a real local HTTP server or none at all).
+    with a real local HTTP server or none at all). ``after``: look only at what fell due
+    since then (see :class:`DeadlineWatch`).
     """
     fresh: list[Overdue] = []
     now = node.clock.now()
     default_desk = node.config.escalation.supervisor_desk or None
-    for item in overdue_messages(node):
+    for item in _overdue(node, format_time(now), after=after, unescalated=True):
         with node.engine.begin() as conn:
             if conn.execute(
                 select(escalations.c.message_id).where(escalations.c.message_id == item.message_id)
@@ -171,3 +187,30 @@ def _call_webhook(url: str, payload: dict[str, Any], post: Any) -> str:
         return f"{resp.status_code}"
     except Exception as exc:  # a webhook failing must not stop the watch
         return f"failed: {type(exc).__name__}: {exc}"[:200]
+
+
+class DeadlineWatch:
+    """The serving node's deadline watch: every tick it escalates what fell due since its last
+    look, and every ``full_every_s`` (and first) it looks at every unacknowledged delivery.
+
+    A node holding a year of traffic has some 10^5 deliveries whose due time has passed, and
+    an anti-join of all of them with the acknowledgments every tick took a third of a second
+    of CPU on SQLite, in the same process that answers the desk. The window is a range of the
+    ``due_at`` index. The full look catches what the window cannot: a delivery stored already
+    overdue (a receipt that arrived late, one taken back after a restore) or a clock set back.
+    """
+
+    def __init__(self, full_every_s: float = 60.0) -> None:
+        self.full_every_s = full_every_s
+        self._upto: str | None = None
+        self._full_at: datetime | None = None
+
+    def tick(self, node: Node, post: Any = None) -> list[Overdue]:
+        now = node.clock.now()
+        upto, full_at = self._upto, self._full_at
+        full = upto is None or full_at is None or now >= full_at or format_time(now) < upto
+        fresh = escalate_overdue(node, post, after=None if full else upto)
+        if full:
+            self._full_at = now + timedelta(seconds=self.full_every_s)
+        self._upto = format_time(now)
+        return fresh

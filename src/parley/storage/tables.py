@@ -185,6 +185,8 @@ delivery = Table(
     Column("receiver_node", String(64), primary_key=True),
     Column("receipted_at", String(32), nullable=False),
     Column("due_at", String(32), nullable=True),
+    # The deadline watch and paging read what fell due in a window of time (messaging.deadlines).
+    Index("ix_delivery_due_at", "due_at"),
 )
 
 # One row per peer: the sending loop's state, kept in the database so a restart remembers

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-07 20:17:56.651619
+Create Date: 2026-12-07 23:13:31.538888
 """
 
 from __future__ import annotations
@@ -141,6 +141,9 @@ def upgrade() -> None:
         sa.Column("due_at", sa.String(length=32), nullable=True),
         sa.PrimaryKeyConstraint("message_id", "receiver_node", name=op.f("pk_delivery")),
     )
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.create_index("ix_delivery_due_at", ["due_at"], unique=False)
+
     op.create_table(
         "desks",
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -680,6 +683,9 @@ def downgrade() -> None:
     op.drop_table("envelopes")
     op.drop_table("drills")
     op.drop_table("desks")
+    with op.batch_alter_table("delivery", schema=None) as batch_op:
+        batch_op.drop_index("ix_delivery_due_at")
+
     op.drop_table("delivery")
     with op.batch_alter_table("control_outbox", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_control_outbox_peer"))
