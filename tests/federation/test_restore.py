@@ -3,8 +3,9 @@
 A backup is taken while node-a serves, node-a then sends ``AFTER_BACKUP`` more messages that
 node-b receipts, node-a is stopped and restored from the backup and started again: it takes
 its own envelopes back from node-b before it signs anything (docs/protocol.md §11.10), so
-its next messages continue the chain and node-b accepts them; nothing is lost and
-``parley verify`` passes on both.
+its next messages continue the chain and node-b accepts them; nothing is lost, node-b
+witnesses node-a's restarted record after its signed restart notice (a warning, no security
+alarm), and ``parley verify`` passes on both.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from tests.federation.test_exactly_once import db_urls, stored, wait_drained
 from tests.harness.nodes import NodeProcess, make_pair
+from tests.watch.test_link_truth_e2e import _cosigned_current, _wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -66,6 +68,9 @@ def test_restore_recovers_own_chain_from_peer(
         wait_drained(a, b)
         before_restore = stored(b, "node-a")
         assert len(before_restore) == 5 + AFTER_BACKUP
+        # node-b has witnessed node-a's log past the backup: the restore rolls that back.
+        witnessed = _wait_for("node-b cosigned node-a's log", lambda: _cosigned_current(a, "node-b"), 60)
+        assert witnessed["log_size"] > 5 + AFTER_BACKUP
         a.stop()
 
         # The node's database holds a record: a restore over it needs --force.
@@ -97,6 +102,13 @@ def test_restore_recovers_own_chain_from_peer(
         codes = {x["kind"] for x in st_a["alarms"]}
         assert "recovery_unheld" in codes, st_a["alarms"]
         assert "recovery_refused" not in codes, st_a["alarms"]
+        # node-b witnesses node-a's new log: the restart notice holds, so a warning, not a
+        # security alarm, and node-b cosigns node-a's log at its current size.
+        rec_a = _wait_for("node-b cosigned node-a's restored log", lambda: _cosigned_current(a, "node-b"), 60)
+        kinds_b = {x["kind"]: x["severity"] for x in b.cli_json("status")["alarms"]}
+        assert kinds_b.get("record_restarted") == "warning", kinds_b
+        assert not [k for k, sev in kinds_b.items() if sev == "security"], kinds_b
+        assert rec_a["log_size"] > 5
         for n in (a, b):
             out = n.cli("verify")
             assert "record intact" in out.stdout, out.stdout + out.stderr

@@ -16,6 +16,7 @@ from parley.clock import ManualClock
 from parley.directory.peers import do_add_peer
 from parley.errors import ConflictError
 from parley.node import Node, init_home
+from parley.protocol.keys import unb64
 from parley.record import log
 from parley.record.journal import journal_txn
 from parley.record.tables import log_leaves, log_nodes
@@ -83,11 +84,13 @@ def nodes(tmp_path: Path, engine_kind: str, request: pytest.FixtureRequest) -> I
     a, b = (Node.open(h, clock=clock) for h in homes)
     do_add_peer(a, b.card().to_json())
     do_add_peer(b, a.card().to_json())
+    pair = Nodes(a, b, clock)
     try:
-        yield Nodes(a, b, clock)
+        yield pair
     finally:
-        a.close()
-        b.close()
+        # A test may reopen a node (a restore): close the ones the pair holds at the end.
+        pair.a.close()
+        pair.b.close()
 
 
 def wire(value: Any) -> Any:
@@ -101,6 +104,9 @@ def exchange(req: Node, resp: Node) -> ExchangeResult:
     except ConflictError as exc:
         if exc.code != "witness_size_mismatch":
             raise
-        request = prepare_request(req, resp.name, exc.details["last_size"])
+        root = exc.details.get("last_root")
+        request = prepare_request(
+            req, resp.name, exc.details["last_size"], None if root is None else unb64(root)
+        )
         response = answer_checkpoint(resp, req.name, wire(request))
     return accept_response(req, resp.name, request, wire(response))

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from parley.errors import ConflictError
 from parley.node import Node
-from parley.protocol.keys import SigningKeyPair
+from parley.protocol.keys import SigningKeyPair, b64
 from parley.record import log
 from parley.record.checkpoint import Checkpoint, sign_checkpoint, verify_cosignature
 from parley.record.note import parse_note
@@ -23,6 +23,7 @@ from parley.record.witness_tables import (
     witness_state,
 )
 from parley.record.witnessing import (
+    accept_response,
     answer_checkpoint,
     cosigner_verifier,
     log_name,
@@ -110,7 +111,9 @@ def test_size_mismatch_is_answered_and_retried(nodes: Nodes) -> None:
     assert request["from_size"] == 0
     with pytest.raises(ConflictError) as refused:
         answer_checkpoint(b, "node-a", wire(request))
-    assert refused.value.details == {"last_size": 4}
+    assert refused.value.details["last_size"] == 4
+    with a.engine.connect() as conn:  # and its root, so node-a can tell a lost answer from a restore
+        assert refused.value.details["last_root"] == b64(log.root(conn, 4))
     assert refused.value.http_status == 409
     result = exchange(a, b)
     assert result.cosigned_by_peer
@@ -163,7 +166,13 @@ def test_rollback_raises_an_alarm(nodes: Nodes) -> None:
     exchange(a, b)
     with b.engine.begin() as conn:  # restore an old backup: the log is smaller
         conn.execute(update(log_head).values(size=2))
-    result = exchange(a, b)
+    # An honest restored node says so (test_restart_notice.py); one that says nothing, or a
+    # notice lost or stripped on the way, is a rollback.
+    request = prepare_request(a, "node-b")
+    response = answer_checkpoint(b, "node-a", wire(request))
+    assert response.pop("restart")["notice"]["abandoned_size"] == 6
+    response["from_size"], response["proof"] = 6, []  # what a node without notices answers
+    result = accept_response(a, "node-b", request, wire(response))
     assert result.alarm == "record_inconsistent"
     assert "rolled back" in (result.message or "")
 

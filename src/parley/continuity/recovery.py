@@ -355,8 +355,8 @@ def _check_checkpoint(node: Node, peer: str, doc: Any) -> int | None:
     if doc is None:
         return None
     from parley.record.checkpoint import CheckpointError, open_checkpoint, verify_cosignature
-    from parley.record.note import NoteError
-    from parley.record.witnessing import cosigner_verifier, log_verifier
+    from parley.record.note import NoteError, parse_note
+    from parley.record.witnessing import cosigner_verifier, cosigner_verifier_for, log_verifier_for
 
     if (
         not isinstance(doc, dict)
@@ -369,15 +369,21 @@ def _check_checkpoint(node: Node, peer: str, doc: Any) -> int | None:
     public = node.key_for(peer)
     if public is None:
         raise _refused(T("{peer} is not a pinned peer", peer=peer))
+    from parley.directory.keys import own_history
+
+    # By whichever key of either history signed (§13.3): the peer may have witnessed this
+    # checkpoint before one of the two rotated its key.
+    own = own_history(node) or node.key.public
     try:
-        checkpoint, _ = open_checkpoint(doc["note"], log_verifier(node.name, node.key.public))
-        verify_cosignature(checkpoint.body(), doc["cosignature"], cosigner_verifier(peer, public))
+        checkpoint, _ = open_checkpoint(doc["note"], log_verifier_for(node.name, own, doc["note"]))
+        line = doc["cosignature"] if doc["cosignature"].endswith("\n") else doc["cosignature"] + "\n"
+        (named,) = parse_note("x\n\n" + line).signatures
+        cosigner = cosigner_verifier_for(peer, public, named.key_id) or cosigner_verifier(peer, public)
+        verify_cosignature(checkpoint.body(), line, cosigner)
     except (CheckpointError, NoteError, ValueError) as exc:
+        log.warning("checkpoint from %s refused: %s", peer, exc)  # the technical detail
         raise _refused(
-            T(
-                "the checkpoint of this node's log is not signed by it or not cosigned by the peer: {exc}",
-                exc=str(exc)[:200],
-            )
+            T("the checkpoint of this node's log is not signed by it or not cosigned by the peer")
         ) from None
     return int(checkpoint.size)
 

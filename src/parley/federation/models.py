@@ -169,6 +169,21 @@ class Cosignature(_Strict):
     cosignature: Annotated[str, Field(min_length=1, max_length=999)]
 
 
+class RestartFields(_Strict):
+    origin: Annotated[str, Field(min_length=1, max_length=80, description="parley.<node>")]
+    abandoned_size: Size
+    kept_size: Size
+    kept_root: Hash
+    time: Time
+
+
+class RestartNotice(_Strict):
+    """A restored node's signed word on where its record restarts (§11.10)."""
+
+    notice: RestartFields
+    signature: Signature
+
+
 class CheckpointBody(_Strict):
     """``POST /checkpoint`` (§12): the requester's checkpoint and what it witnessed of ours."""
 
@@ -178,6 +193,7 @@ class CheckpointBody(_Strict):
     proof: Annotated[list[Hash], Field(max_length=130)]
     your_last_size: Size = 0
     your_cosignature: Cosignature | None = None
+    restart: RestartNotice | None = None
 
 
 class KeyDocumentBody(_Strict):

@@ -19,6 +19,7 @@ KINDS = frozenset(
     {"envelope", "receipt", "card", "charter", "status", "request", "linktest", "bundle"}
     | {"key-certificate", "key-record"}  # §13: signed by a node's root key
     | {"tls-update"}  # §13.7: a new TLS pin, signed by the operational key
+    | {"record-restart"}  # §11.10: a restored node's restart notice
 )
 
 

@@ -69,6 +69,13 @@ from parley.record.checkpoint import (
     verify_cosignature,
 )
 from parley.record.note import Ed25519Verifier, Note, NoteError, parse_note
+from parley.record.restart import (
+    apply_restart_txn,
+    diverged_txn,
+    make_notice_txn,
+    parse_notice,
+    restart_base_txn,
+)
 from parley.record.witness_tables import (
     record_checkpoints,
     record_cosignatures,
@@ -261,6 +268,7 @@ class WitnessOutcome:
     alarm: str | None = None  # the alarm kind, when it was rejected
     message: str | None = None
     mismatch: int | None = None  # the size we last cosigned, when from_size was another
+    mismatch_root: bytes | None = None  # and its root
 
 
 def _lock_state_txn(conn: Connection, peer: str) -> Any:
@@ -282,6 +290,7 @@ def witness_txn(
     proof: list[bytes],
     *,
     strict_from: bool,
+    restart: Any = None,
 ) -> WitnessOutcome:
     """Check ``peer``'s checkpoint against the last one cosigned here; cosign or alarm.
 
@@ -289,6 +298,8 @@ def witness_txn(
     (a mismatch is answered with that size). The requester asked for a proof from its own
     last size, so a mismatch there means another exchange got in between; it then only
     checks the root against any checkpoint of the same size it already holds.
+    ``restart``: a restored peer's restart notice (:mod:`parley.record.restart`); when it
+    holds, the proof is checked from the size it kept instead.
     """
     now = node.clock.now()
     public = node.key_for(peer)
@@ -340,6 +351,43 @@ def witness_txn(
         new, _ = open_checkpoint(signed, verifier)
     except (NoteError, CheckpointError) as exc:
         return alarm(BadSignatureAlarm(f"checkpoint rejected: {exc}"), False)
+    witness = Witness(log_name(node.name), node.key, verifier)
+    timestamp = _timestamp(node)
+
+    notice = None
+    if restart is not None and from_size != last_size:
+        notice = parse_notice(restart, log_name(peer), public)
+    if notice is not None and notice.abandoned_size != last_size:
+        # Written before another exchange moved this witness on (both nodes exchange after
+        # traffic): nothing to restart from any more, a plain size mismatch below.
+        restart = None
+    if restart is not None and from_size != last_size:
+        holds, base = (
+            (False, None)
+            if notice is None
+            else restart_base_txn(conn, peer, notice, last=state, from_size=from_size)
+        )
+        if notice is None or not holds:
+            # A restart that cannot be checked is a rollback that tried to look honest.
+            return alarm(
+                InconsistencyAlarm(
+                    f"a restart notice from size {from_size} that does not hold "
+                    f"(size {last_size} was cosigned last)"
+                ),
+                False,
+                new.size,
+            )
+        try:
+            cosigned = witness.cosign(base, signed, proof, timestamp)
+        except WitnessAlarm as exc:
+            return alarm(exc, False, new.size)
+        apply_restart_txn(conn, node, peer, notice, last=state)
+        return _keep_txn(conn, peer, new, signed, cosigned.cosignature, timestamp, now)
+
+    if from_size != last_size and strict_from:
+        # Asked for first, before anything is judged: a restored peer comes back with its
+        # restart notice, an honest one that lost an answer with the right proof.
+        return WitnessOutcome(mismatch=last_size, mismatch_root=None if previous is None else previous.root)
 
     # A root for a size cosigned before must be the root cosigned then.
     seen = conn.execute(
@@ -357,30 +405,37 @@ def witness_txn(
             new.size,
         )
     if from_size != last_size:
-        if strict_from:
-            return WitnessOutcome(mismatch=last_size)
         return WitnessOutcome(size=new.size, message="another exchange got in between")
 
-    witness = Witness(log_name(node.name), node.key, verifier)
-    timestamp = _timestamp(node)
     try:
         cosigned = witness.cosign(previous, signed, proof, timestamp)
     except WitnessAlarm as exc:
         same = previous is not None and new.size == previous.size
         return alarm(exc, same and not isinstance(exc, RollbackAlarm), new.size)
+    return _keep_txn(conn, peer, new, signed, cosigned.cosignature, timestamp, now)
 
+
+def _keep_txn(
+    conn: Connection, peer: str, new: Checkpoint, signed: str, cosignature: str, timestamp: int, now: Any
+) -> WitnessOutcome:
+    """Make ``new`` the checkpoint of ``peer`` cosigned last, and keep it by its size."""
     values = {
         "size": new.size,
         "root": new.root,
         "note": signed,
-        "cosignature": cosigned.cosignature,
+        "cosignature": cosignature,
         "timestamp": timestamp,
         "witnessed_at": now,
     }
     conn.execute(update(witness_state).where(witness_state.c.peer == peer).values(**values))
+    seen = conn.execute(
+        select(witnessed_checkpoints.c.size).where(
+            witnessed_checkpoints.c.peer == peer, witnessed_checkpoints.c.size == new.size
+        )
+    ).first()
     if seen is None:
         conn.execute(insert(witnessed_checkpoints).values(peer=peer, **values))
-    return WitnessOutcome(size=new.size, cosignature=cosigned.cosignature)
+    return WitnessOutcome(size=new.size, cosignature=cosignature)
 
 
 # -- the exchange: requester ----------------------------------------------------------------
@@ -401,8 +456,15 @@ def _proof_from(conn: Connection, size1: int, size2: int) -> list[bytes]:
     return log.consistency_proof(conn, size1, size2)
 
 
-def prepare_request(node: Node, peer: str, from_size: int | None = None) -> dict[str, Any]:
-    """The body of ``POST /checkpoint`` to ``peer`` (signs a new checkpoint if the log grew)."""
+def prepare_request(
+    node: Node, peer: str, from_size: int | None = None, from_root: bytes | None = None
+) -> dict[str, Any]:
+    """The body of ``POST /checkpoint`` to ``peer`` (signs a new checkpoint if the log grew).
+
+    ``from_size`` (and ``from_root``) is what the peer said it last cosigned; if this node's
+    log cannot prove consistency from there (it was restored from a backup), the body
+    carries a restart notice and the proof starts where the notice says."""
+    restart = None
     with node.engine.begin() as conn:
         own, note = own_checkpoint_txn(conn, node)
         if from_size is None:
@@ -411,19 +473,25 @@ def prepare_request(node: Node, peer: str, from_size: int | None = None) -> dict
                 select(func.max(record_cosignatures.c.size)).where(record_cosignatures.c.cosigner == peer)
             ).scalar()
             from_size = int(known or 0)
+        elif diverged_txn(conn, from_size, from_root):
+            restart = make_notice_txn(conn, node, peer, from_size)
+            from_size = int(restart["notice"]["kept_size"])
         proof = _proof_from(conn, from_size, own.size)
         state = conn.execute(select(witness_state).where(witness_state.c.peer == peer)).first()
     last, theirs = 0, None
     if state is not None and state.size is not None:
         last = int(state.size)
         theirs = {"size": last, "cosignature": str(state.cosignature)}
-    return {
+    body = {
         "checkpoint": note,
         "from_size": from_size,
         "proof": _b64_list(proof),
         "your_last_size": last,
         "your_cosignature": theirs,
     }
+    if restart is not None:
+        body["restart"] = restart
+    return body
 
 
 @dataclass(frozen=True)
@@ -463,6 +531,7 @@ def accept_response(node: Node, peer: str, request: dict[str, Any], response: An
             body["from_size"],
             body["proof"],
             strict_from=False,
+            restart=body.get("restart"),
         )
     return ExchangeResult(
         peer=peer,
@@ -488,12 +557,22 @@ async def exchange_checkpoints(service: Service, peer: str) -> ExchangeResult:
         last = details.get("last_size") if isinstance(details, dict) else None
         if exc.code != MISMATCH or not _is_size(last):
             raise
-        request = await service.db(prepare_request, node, peer, last)
+        request = await service.db(prepare_request, node, peer, last, _root_of(details))
         response = await client.call("POST", ROUTE, request)
     result = await service.db(accept_response, node, peer, request, response)
     if result.alarm:
         service.publish({"event": "alarm", "kind": result.alarm, "peer": peer})
     return result
+
+
+def _root_of(details: Any) -> bytes | None:
+    """The root a ``witness_size_mismatch`` answer names beside ``last_size``, if well formed."""
+    value = details.get("last_root") if isinstance(details, dict) else None
+    try:
+        root = unb64(value) if isinstance(value, str) else b""
+    except ValueError:
+        return None
+    return root if len(root) == merkle.HASH_SIZE else None
 
 
 # -- the exchange: responder ----------------------------------------------------------------
@@ -548,12 +627,13 @@ def _parse_request(payload: Any) -> dict[str, Any]:
         "your_cosignature": None
         if theirs is None
         else {"size": theirs.size, "cosignature": theirs.cosignature},
+        "restart": payload.get("restart"),
     }
 
 
 def _parse_response(response: Any) -> dict[str, Any]:
     keys = ["checkpoint", "cosignature", "from_size", "proof", "refused"]
-    if not isinstance(response, dict) or sorted(response) != keys:
+    if not isinstance(response, dict) or sorted(k for k in response if k != "restart") != keys:
         raise CheckpointError("the peer's checkpoint answer has the wrong fields")
     if not _is_size(response["from_size"]):
         raise CheckpointError("the peer's from_size is not a size")
@@ -580,8 +660,12 @@ def answer_checkpoint(node: Node, origin: str, payload: Any) -> dict[str, Any]:
             body["from_size"],
             body["proof"],
             strict_from=True,
+            restart=body["restart"],
         )
         if outcome.mismatch is not None:
+            details: dict[str, Any] = {"last_size": outcome.mismatch}
+            if outcome.mismatch_root is not None:
+                details["last_root"] = b64(outcome.mismatch_root)
             raise ConflictError(
                 T(
                     "{node_name} last cosigned {origin}'s checkpoint of size {outcome_mismatch}, "
@@ -593,7 +677,7 @@ def answer_checkpoint(node: Node, origin: str, payload: Any) -> dict[str, Any]:
                 ),
                 code=MISMATCH,
                 hint=T("send the consistency proof from last_size"),
-                details={"last_size": outcome.mismatch},
+                details=details,
             )
         theirs = body["your_cosignature"]
         if theirs is not None:
@@ -603,14 +687,22 @@ def answer_checkpoint(node: Node, origin: str, payload: Any) -> dict[str, Any]:
                 logger.warning("cosignature from %s not kept: %s", origin, exc)
         own, note = own_checkpoint_txn(conn, node)
         since = body["your_last_size"]
+        restart = None
+        if diverged_txn(conn, since, None):
+            # What the peer cosigned last is not in this log: it was restored from a backup.
+            restart = make_notice_txn(conn, node, origin, since)
+            since = int(restart["notice"]["kept_size"])
         proof = _proof_from(conn, since, own.size)
-    return {
+    answer = {
         "cosignature": outcome.cosignature,
         "refused": outcome.message if outcome.alarm else None,
         "checkpoint": note,
         "from_size": since,
         "proof": _b64_list(proof),
     }
+    if restart is not None:
+        answer["restart"] = restart
+    return answer
 
 
 async def post_checkpoint(service: Service, origin: str, payload: Any, request: Request) -> Any:

@@ -159,6 +159,16 @@ _TEMPLATES: dict[str, tuple[str, Callable[[Mapping[str, Any]], str], Text]] = {
         _always(SECURITY),
         T("{peer}'s record went back from size {old_size} to size {size} (evidence kept)"),
     ),
+    # A restored peer said where its record restarts (parley.record.restart): not an attack
+    # on its face, but a person should know, and the old checkpoint is kept.
+    "record_restarted": (
+        "record_restarted",
+        _always(WARNING),
+        T(
+            "{peer} was restored from a backup: its record restarts from size {size}, "
+            "where this node had cosigned size {old_size} (that checkpoint is kept as evidence)"
+        ),
+    ),
     # Recovery after a restore (parley.continuity.recovery, docs/protocol.md §11.10).
     "recovery_refused": (
         "recovery_refused",
@@ -427,6 +437,7 @@ _SAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "record_fork": {"peer": "ru-nf", "size": 36},
     "record_inconsistent": {"peer": "ru-nf", "size": 40, "old_size": 36},
     "record_rollback": {"peer": "ru-nf", "size": 30, "old_size": 36},
+    "record_restarted": {"peer": "ru-nf", "size": 7, "old_size": 293},
     "key_revoked_use": {"peer": "ru-nf", "key_id": "3f2a9c0d1e4b5a69", "revoked_at": "2026-12-01T07:00:00Z"},
     "tls_update_forged": {"peer": "ru-nf"},
     "recovery_refused": {
