@@ -263,6 +263,57 @@ def test_tampered_misaddressed_and_forged_bundles_are_refused(
     assert import_json(capsys, b.home, path)["stored"] == 1
 
 
+def test_a_bundle_carries_a_key_rotation_and_is_signed_by_the_new_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Keys change while the link is down (docs/protocol.md §13.4): node-a certifies and
+    rotates its key, and its next bundle, signed by the new key, carries its upgraded card
+    and the rotation; node-b takes both, then the envelopes signed by the new key. A bundle
+    signed by a key no rotation in it introduces is refused."""
+    from parley.protocol import signing
+    from parley.protocol.keys import SigningKeyPair
+
+    a, b = quick_pair(tmp_path / "homes")
+    send(a.home, "before the rotation")
+    first = tmp_path / "a1.json"
+    cli_ok(capsys, a.home, "export", "--channel", "test-line", "--peer", "node-b", "--out", str(first))
+    assert import_json(capsys, b.home, first)["stored"] == 1
+    root = tmp_path / "offline" / "a-root.key"
+    root.parent.mkdir()
+    cli_ok(capsys, a.home, "key", "root", "init", "--out", str(root))
+    cli_ok(capsys, a.home, "key", "certify", "--root", str(root))
+    cli_ok(capsys, a.home, "key", "rotate", "--root", str(root))
+    after = [send(a.home, f"after the rotation {i}") for i in range(2)]
+    second = tmp_path / "a2.json"
+    cli_ok(capsys, a.home, "export", "--channel", "test-line", "--peer", "node-b", "--out", str(second))
+    doc = json.loads(second.read_text())
+    assert [c["kind"] for c in doc["bundle"]["control"]][-2:] == ["key", "key"]  # card, rotation
+
+    stranger = {
+        "bundle": doc["bundle"],
+        "signature": signing.sign("bundle", doc["bundle"], SigningKeyPair.generate()),
+    }
+    (tmp_path / "stranger.json").write_text(json.dumps(stranger))
+    before = state(b.home)
+    code, _, err = cli(capsys, b.home, "import", str(tmp_path / "stranger.json"))
+    assert code == 1
+    assert "does not verify" in err, err
+    assert state(b.home) == before
+
+    result = import_json(capsys, b.home, second)
+    assert result["stored"] == 2
+    assert result["control_applied"] >= 2
+    assert [i for i, _ in chain(b.home, "node-a")][1:] == after
+    new_id = json.loads(cli_ok(capsys, a.home, "key", "history", "--json"))["keys"][1]["key_id"]
+    node_b = Node.open(b.home)
+    try:
+        pinned = node_b.key_for("node-a")
+        assert pinned is not None
+        assert pinned.key_id == new_id
+    finally:
+        node_b.close()
+
+
 def test_export_refuses_bad_requests_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     a, _ = quick_pair(tmp_path / "homes")
     out = str(tmp_path / "x.json")
