@@ -325,21 +325,28 @@ def test_deadline_watch_looks_at_its_window_and_everything_now_and_then(
     clock.advance(FLASH_S + 1)
     assert [o.message_id for o in watch.tick(b)] == [first.id]  # fell due in the window
     assert watch.tick(b) == []
-    # A delivery stored with its due time already past (the receipt came back late): not in
-    # any window after it, found by the full look.
-    late = send(a, "FLASH: late")
-    deliver(pair, late, a, b)
-    with b.engine.begin() as conn:
-        conn.execute(
-            update(delivery)
-            .where(delivery.c.message_id == late.id)
-            .values(due_at=format_time(clock.now() - timedelta(seconds=5)))
-        )
+
+    # Deliveries stored with their due time already past (the receipt came back late): a
+    # little late, the window's overlap finds it at once; long past, the full look does.
+    def stored_overdue(text: str, seconds: float) -> str:
+        env = send(a, text)
+        deliver(pair, env, a, b)
+        with b.engine.begin() as conn:
+            conn.execute(
+                update(delivery)
+                .where(delivery.c.message_id == env.id)
+                .values(due_at=format_time(clock.now() - timedelta(seconds=seconds)))
+            )
+        return env.id
+
+    slow = stored_overdue("FLASH: receipt back 5 s after the deadline", 5)
+    late = stored_overdue("FLASH: receipt back an hour after the deadline", 3600)
     clock.advance(1)
+    assert [o.message_id for o in watch.tick(b)] == [slow]
     assert watch.tick(b) == []
     clock.advance(60)
-    assert [o.message_id for o in watch.tick(b)] == [late.id]
-    # A clock set back makes the next look a full one too.
+    assert [o.message_id for o in watch.tick(b)] == [late]
+    # A clock set back (further than the overlap) makes the next look a full one too.
     clock.set(clock.now() - timedelta(hours=1))
     back = send(a, "FLASH: after the clock went back")
     deliver(pair, back, a, b)

@@ -200,8 +200,12 @@ class DeadlineWatch:
     overdue (a receipt that arrived late, one taken back after a restore) or a clock set back.
     """
 
-    def __init__(self, full_every_s: float = 60.0) -> None:
+    def __init__(self, full_every_s: float = 60.0, overlap_s: float = 600.0) -> None:
         self.full_every_s = full_every_s
+        # The window reaches back this far before the last look: a receipt that comes back
+        # after its message fell due (a slow link, a short deadline) is stored already
+        # overdue, and is found at the next tick rather than at the next full look.
+        self.overlap_s = overlap_s
         self._upto: str | None = None
         self._full_at: datetime | None = None
 
@@ -212,5 +216,5 @@ class DeadlineWatch:
         fresh = escalate_overdue(node, post, after=None if full else upto)
         if full:
             self._full_at = now + timedelta(seconds=self.full_every_s)
-        self._upto = format_time(now)
+        self._upto = format_time(now - timedelta(seconds=self.overlap_s))
         return fresh
