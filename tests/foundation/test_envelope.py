@@ -136,6 +136,7 @@ def test_signing_input_and_kinds() -> None:
         "key-certificate",
         "key-record",
         "tls-update",
+        "record-restart",
     } == signing.KINDS
     with pytest.raises(ValueError, match="unknown signature kind"):
         signing.signing_input("message", {})

@@ -156,3 +156,15 @@ def test_recovery_takes_a_checkpoint_signed_before_a_key_rotation(nodes: Nodes, 
     for _, _, payload in pending_control(b, "node-a"):
         apply_peer_document(a, "node-b", payload)
     assert _check_checkpoint(b, "node-a", doc) == 3
+
+
+def test_a_size_no_log_can_have_gets_no_notice(nodes: Nodes) -> None:
+    """A requester naming 2^63-1 as what it cosigned of ours (the federation fuzz found it):
+    the answer carries no notice, since no notice can name that size in canonical JSON."""
+    a, b = nodes.a, nodes.b
+    grow(b, 2)
+    body = wire(prepare_request(a, "node-b"))
+    body["your_last_size"] = 2**63 - 1
+    answer = answer_checkpoint(b, "node-a", body)
+    assert "restart" not in answer
+    assert answer["from_size"] == 2**63 - 1

@@ -47,6 +47,7 @@ from parley.storage.alarms import raise_alarm_txn
 KIND = "record-restart"
 FIELDS = ("abandoned_size", "kept_root", "kept_size", "origin", "time")
 MAX_NOTICE_CHARS = 1024
+MAX_SIZE = 2**53 - 1  # the largest integer RFC 8785 writes exactly (docs/protocol.md §1)
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ def diverged_txn(conn: Connection, size: int, root: bytes | None) -> bool:
     """Whether this node can no longer prove consistency from its checkpoint of ``size`` that a
     peer witnessed (with ``root``, when the peer said which): its log is smaller, or it signed
     no such checkpoint, or one with another root. Only a restored node finds itself there."""
-    if size == 0:
-        return False
+    if size == 0 or size > MAX_SIZE:
+        return False  # nothing witnessed, or a size no log can have (a peer's nonsense)
     if size > log.size(conn):
         return True
     row = conn.execute(select(record_checkpoints.c.root).where(record_checkpoints.c.size == size)).first()
@@ -102,7 +103,7 @@ def parse_notice(value: Any, origin: str, public: Any) -> RestartNotice | None:
     if len(json.dumps(notice)) > MAX_NOTICE_CHARS:
         return None
     sizes = notice["abandoned_size"], notice["kept_size"]
-    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**63 for s in sizes):
+    if not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SIZE for s in sizes):
         return None
     if notice["origin"] != origin or not isinstance(notice["time"], str):
         return None
