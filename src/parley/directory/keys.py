@@ -547,6 +547,40 @@ def key_documents_pending(node: Node, peer: str) -> bool:
     return row is not None
 
 
+def rotated_key(payload: Any, root: PublicKey, origin: str) -> PublicKey | None:
+    """The new key of ``origin``'s rotation record ``payload`` if it verifies against ``root``."""
+    try:
+        record = kh.parse_record(payload, root, node=origin)
+    except Exception:
+        return None
+    if record.kind != "key-rotation" or record.certificate is None:
+        return None
+    return record.certificate.public
+
+
+def vouching_root(node: Node, origin: str, payload: Any) -> PublicKey | None:
+    """The root of ``payload`` if it is ``origin``'s own version 2 card carrying the key pinned
+    for it (so signed by that key), else None (§13.4).
+
+    A node that rotates before its upgraded card reached a peer sends that card in a request
+    (or a bundle) signed by its new key, which the peer cannot know until the card pins the
+    root and the rotation follows: the card vouches for itself, and taking it again changes
+    nothing, so whatever key signed what carries it does not matter."""
+    from parley.protocol.card import parse_card
+
+    if not isinstance(payload, dict) or "card" not in payload:
+        return None
+    try:
+        card = parse_card(payload)
+        with node.reader.connect() as conn:
+            pinned = conn.execute(select(peers.c.public_key).where(peers.c.name == origin)).scalar()
+    except Exception:
+        return None
+    if card.name != origin or card.root_key is None or pinned is None or pinned != card.public_key:
+        return None
+    return PublicKey.from_b64(card.root_key)
+
+
 def rotation_key_for_request(node: Node, origin: str, body: bytes) -> PublicKey | None:
     """The new key of a rotation posted to ``/keys``, if it verifies against the pinned root.
 
@@ -556,38 +590,16 @@ def rotation_key_for_request(node: Node, origin: str, body: bytes) -> PublicKey 
         payload = loads_strict(body)
         with node.reader.connect() as conn:
             history = load_history_txn(conn, origin)
-        if history is None:
-            return None
-        record = kh.parse_record(payload, history.root, node=origin)
     except Exception:
         return None
-    if record.kind != "key-rotation" or record.certificate is None:
-        return None
-    return record.certificate.public
+    return None if history is None else rotated_key(payload, history.root, origin)
 
 
 def card_vouches_for_request(node: Node, origin: str, body: bytes) -> bool:
-    """Whether the body posted to ``/keys`` is ``origin``'s own version 2 card, signed by the key
-    pinned for it (§13.4).
-
-    A node that rotates before its upgraded card reached a peer signs the request carrying
-    that card with its new key, which the peer cannot know until the card pins the root and
-    the rotation follows: the card vouches for itself (its signature is the pinned key's), and
-    taking it again changes nothing, so whatever key signed the request does not matter."""
-    from parley.protocol.card import parse_card
-
+    """Whether the body posted to ``/keys`` is ``origin``'s own upgraded card with the pinned key
+    (see :func:`vouching_root`)."""
     try:
         payload = loads_strict(body)
-        if not isinstance(payload, dict) or "card" not in payload:
-            return False
-        card = parse_card(payload)
-        with node.reader.connect() as conn:
-            row = conn.execute(select(peers.c.public_key).where(peers.c.name == origin)).first()
     except Exception:
         return False
-    return (
-        card.name == origin
-        and card.root_key is not None
-        and row is not None
-        and row.public_key == card.public_key
-    )
+    return vouching_root(node, origin, payload) is not None

@@ -22,7 +22,6 @@ nothing the second time.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +42,6 @@ from parley.storage.tables import control_outbox, envelopes, receipts
 KIND = "parley-bundle"
 # A bundle's file is at most parley.files.LIMITS["bundle"] bytes; inside it, an export holds
 # one receipt and the control documents queued for one peer, so more is not an honest bundle.
-logger = logging.getLogger("parley.bundle")
 MAX_RECEIPTS = 16
 MAX_CONTROL = 1000
 MAX_NAME_CHARS = 64
@@ -221,31 +219,19 @@ def _rotated_keys(node: Node, origin: str, data: dict[str, Any]) -> list[Any]:
     A node that rotated signs its next bundle with the new key, which the importer learns from
     that very bundle: its upgraded card (signed by the key pinned here) names the root, and the
     rotation is signed by that root. Nothing is applied here; ``import_bundle`` applies them."""
-    from parley.directory.keys import load_history_txn
-    from parley.protocol import keyhistory as kh
-    from parley.protocol.card import parse_card
-    from parley.protocol.keys import PublicKey
-    from parley.storage.tables import peers
+    from parley.directory.keys import load_history_txn, rotated_key, vouching_root
 
     with node.reader.connect() as conn:
         history = load_history_txn(conn, origin)
-        pinned = conn.execute(select(peers.c.public_key).where(peers.c.name == origin)).scalar()
     root = None if history is None else history.root
     keys: list[Any] = []
     for item in data["control"]:
-        if item["kind"] != "key" or not isinstance(item["payload"], dict):
+        if item["kind"] != "key":
             continue
-        try:
-            if "card" in item["payload"]:
-                card = parse_card(item["payload"])
-                if root is None and card.name == origin and card.public_key == pinned and card.root_key:
-                    root = PublicKey.from_b64(card.root_key)
-            elif root is not None:
-                record = kh.parse_record(item["payload"], root, node=origin)
-                if record.kind == "key-rotation" and record.certificate is not None:
-                    keys.append(record.certificate.public)
-        except Exception as exc:  # a document that does not verify introduces nothing
-            logger.info("key document in %s's bundle not taken: %s", origin, exc)
+        if root is None:
+            root = vouching_root(node, origin, item["payload"])
+        elif (key := rotated_key(item["payload"], root, origin)) is not None:
+            keys.append(key)
     return keys
 
 
