@@ -354,9 +354,9 @@ def _check_checkpoint(node: Node, peer: str, doc: Any) -> int | None:
     """The size of this node's log the peer last cosigned, once both signatures verify."""
     if doc is None:
         return None
-    from parley.record.checkpoint import CheckpointError, open_checkpoint, verify_cosignature
-    from parley.record.note import NoteError, parse_note
-    from parley.record.witnessing import cosigner_verifier, cosigner_verifier_for, log_verifier_for
+    from parley.record.checkpoint import CheckpointError, open_checkpoint
+    from parley.record.note import NoteError
+    from parley.record.witnessing import log_verifier_for, verify_peer_cosignature
 
     if (
         not isinstance(doc, dict)
@@ -377,9 +377,7 @@ def _check_checkpoint(node: Node, peer: str, doc: Any) -> int | None:
     try:
         checkpoint, _ = open_checkpoint(doc["note"], log_verifier_for(node.name, own, doc["note"]))
         line = doc["cosignature"] if doc["cosignature"].endswith("\n") else doc["cosignature"] + "\n"
-        (named,) = parse_note("x\n\n" + line).signatures
-        cosigner = cosigner_verifier_for(peer, public, named.key_id) or cosigner_verifier(peer, public)
-        verify_cosignature(checkpoint.body(), line, cosigner)
+        verify_peer_cosignature(checkpoint.body(), line, peer, public)
     except (CheckpointError, NoteError, ValueError) as exc:
         log.warning("checkpoint from %s refused: %s", peer, exc)  # the technical detail
         raise _refused(

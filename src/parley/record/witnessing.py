@@ -103,6 +103,7 @@ __all__ = [
     "own_checkpoint_txn",
     "post_checkpoint",
     "prepare_request",
+    "verify_peer_cosignature",
 ]
 
 logger = logging.getLogger("parley.record.witnessing")
@@ -218,19 +219,24 @@ def cosigned_checkpoint_txn(conn: Connection) -> tuple[Checkpoint, str] | None:
     return Checkpoint.parse(note.text), str(row.note) + lines
 
 
+def verify_peer_cosignature(body: str, line: str, peer: str, public: PublicKey) -> int:
+    """``peer``'s cosignature ``line`` (ending in a newline) on the checkpoint ``body``; its
+    timestamp. By whichever unrevoked key of the peer's history the line names (§13.3): a
+    rotation dated ahead is pinned here before the peer stops signing with the key it replaces,
+    and a checkpoint may have been cosigned before the peer rotated."""
+    (named,) = parse_note("x\n\n" + line).signatures
+    verifier = cosigner_verifier_for(peer, public, named.key_id) or cosigner_verifier(peer, public)
+    return verify_cosignature(body, line, verifier)
+
+
 def _store_cosignature_txn(conn: Connection, node: Node, peer: str, size: int, line: str) -> int:
     """Check ``peer``'s cosignature on this node's checkpoint of ``size`` and keep it."""
     public = node.key_for(peer)
     row = conn.execute(select(record_checkpoints.c.note).where(record_checkpoints.c.size == size)).first()
     if public is None or row is None:
         raise CheckpointError(f"no checkpoint of size {size} was signed here for {peer} to cosign")
-    body = parse_note(row.note).text
     line = line if line.endswith("\n") else line + "\n"
-    # By whichever unrevoked key of the peer's history the line names (§13.3): a rotation
-    # dated ahead is pinned here before the peer stops signing with the key it replaces.
-    (named,) = parse_note("x\n\n" + line).signatures
-    verifier = cosigner_verifier_for(peer, public, named.key_id) or cosigner_verifier(peer, public)
-    ts = verify_cosignature(body, line, verifier)
+    ts = verify_peer_cosignature(parse_note(row.note).text, line, peer, public)
     exists = conn.execute(
         select(record_cosignatures.c.timestamp).where(
             record_cosignatures.c.size == size, record_cosignatures.c.cosigner == peer
@@ -354,35 +360,32 @@ def witness_txn(
     witness = Witness(log_name(node.name), node.key, verifier)
     timestamp = _timestamp(node)
 
-    notice = None
     if restart is not None and from_size != last_size:
         notice = parse_notice(restart, log_name(peer), public)
-    if notice is not None and notice.abandoned_size != last_size:
-        # Written before another exchange moved this witness on (both nodes exchange after
-        # traffic): nothing to restart from any more, a plain size mismatch below.
-        restart = None
-    if restart is not None and from_size != last_size:
-        holds, base = (
-            (False, None)
-            if notice is None
-            else restart_base_txn(conn, peer, notice, last=state, from_size=from_size)
-        )
-        if notice is None or not holds:
-            # A restart that cannot be checked is a rollback that tried to look honest.
-            return alarm(
-                InconsistencyAlarm(
-                    f"a restart notice from size {from_size} that does not hold "
-                    f"(size {last_size} was cosigned last)"
-                ),
-                False,
-                new.size,
+        # A notice written before another exchange moved this witness on (both nodes exchange
+        # after traffic) has nothing to restart from any more: a plain size mismatch below.
+        if notice is None or notice.abandoned_size == last_size:
+            holds, base = (
+                (False, None)
+                if notice is None
+                else restart_base_txn(conn, peer, notice, last=state, from_size=from_size)
             )
-        try:
-            cosigned = witness.cosign(base, signed, proof, timestamp)
-        except WitnessAlarm as exc:
-            return alarm(exc, False, new.size)
-        apply_restart_txn(conn, node, peer, notice, last=state)
-        return _keep_txn(conn, peer, new, signed, cosigned.cosignature, timestamp, now)
+            if notice is None or not holds:
+                # A restart that cannot be checked is a rollback that tried to look honest.
+                return alarm(
+                    InconsistencyAlarm(
+                        f"a restart notice from size {from_size} that does not hold "
+                        f"(size {last_size} was cosigned last)"
+                    ),
+                    False,
+                    new.size,
+                )
+            try:
+                cosigned = witness.cosign(base, signed, proof, timestamp)
+            except WitnessAlarm as exc:
+                return alarm(exc, False, new.size)
+            apply_restart_txn(conn, node, peer, notice, last=state)
+            return _keep_txn(conn, peer, new, signed, cosigned.cosignature, timestamp, now)
 
     if from_size != last_size and strict_from:
         # Asked for first, before anything is judged: a restored peer comes back with its
