@@ -7,16 +7,10 @@ opened in-process on one ManualClock, and the link is what the federation handle
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from parley.clock import ManualClock
 from parley.devnet.nodes import PASSWORD
 from parley.directory.contacts import set_contact
 from parley.directory.operators import do_add_operator, get_operator, set_language
@@ -28,36 +22,10 @@ from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
 from parley.storage.tables import audit_log
 from parley.watch.roster import ShiftSpec, add_shifts
-from tests.federation.crafting import quick_pair
+from tests.federation.test_clock import FLASH_S, START, Pair, make_nodes
 
-START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
-FLASH_S = 300
-
-
-@dataclass
-class Pair:
-    clock: ManualClock
-    a: Node
-    b: Node
-
-
-def make_nodes(
-    tmp_path: Path,
-    engine_kind: str,
-    request: pytest.FixtureRequest,
-    config: dict[str, dict[str, Any]] | None = None,
-) -> Pair:
-    urls: tuple[str | None, str | None] = (None, None)
-    if engine_kind == "postgresql":
-        factory: Callable[[], str] = request.getfixturevalue("pg_factory")
-        urls = (factory(), factory())
-    a_proc, b_proc = quick_pair(tmp_path, db_urls=urls, config=config, flash=FLASH_S)
-    clock = ManualClock(START)
-    a = Node.open(a_proc.home, clock=clock)
-    b = Node.open(b_proc.home, clock=clock)
-    request.addfinalizer(a.close)
-    request.addfinalizer(b.close)
-    return Pair(clock, a, b)
+# The pair of tests/federation/test_clock.py: the same homes, clock and FLASH deadline.
+__all__ = ["FLASH_S", "START", "Pair", "make_nodes"]
 
 
 def add_people(node: Node, *, domain: str = "node-b.example") -> dict[str, str]:
