@@ -23,7 +23,7 @@ import pytest
 from parley.federation.tls import pinned_client_context
 from tests.harness.nodes import NodeProcess, make_pair
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.alone]
 
 CLIENTS = 30
 FLOOD_MAX_S = 20.0  # the flood stops by itself even if the test body fails

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import threading
 
 import pytest
 
-from parley.console.login_gate import LoginBusy, LoginGate
+from parley.console.login_gate import PASSWORD_THREAD_NICE, LoginBusy, LoginGate
 from parley.directory.operators import _hasher
 
 
@@ -35,5 +38,19 @@ async def test_passwords_are_checked_in_the_gates_own_threads() -> None:
         assert not await gate.check(None, "anything")  # no such operator: still hashed
         names = {t.name for t in threading.enumerate()}
         assert any(n.startswith("parley-password") for n in names)
+    finally:
+        gate.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread CPU priority is Linux's")
+async def test_password_threads_run_at_a_lower_cpu_priority_than_the_node() -> None:
+    gate = LoginGate(workers=2, queue=0)
+    try:
+        node_nice = os.getpriority(os.PRIO_PROCESS, 0)
+        loop = asyncio.get_running_loop()
+        # getpriority(PRIO_PROCESS, 0) names the calling thread on Linux.
+        thread_nice = await loop.run_in_executor(gate._pool, os.getpriority, os.PRIO_PROCESS, 0)
+        assert thread_nice == min(19, node_nice + PASSWORD_THREAD_NICE)
+        assert os.getpriority(os.PRIO_PROCESS, 0) == node_nice  # the event loop's thread is untouched
     finally:
         gate.close()

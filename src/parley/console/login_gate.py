@@ -7,18 +7,37 @@ pool of its own (``[console] login_workers`` threads) and admits at most
 ``[console] login_queue`` more log-ins to wait for it; the next one is refused at once with
 ``login_busy`` (HTTP 503) instead of queueing without bound. This also bounds the memory
 that hashing can take: ``login_workers`` × Argon2's memory cost.
+
+On Linux the password threads also run at a lower CPU priority (nice +10; a thread's nice
+value is its own there, and the threads Argon2 starts for its lanes inherit it). With as many
+password threads as cores, a flood would otherwise take every core from the event loop and
+the committer, and a FLASH would wait for CPU even though it no longer waits for a thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 
 from parley.directory.operators import password_matches
 from parley.errors import ParleyError
 from parley.formats.texts import T
+
+PASSWORD_THREAD_NICE = 10
+
+
+def _lower_priority() -> None:
+    """Lower this password thread's CPU priority, where the OS has per-thread priorities."""
+    if sys.platform != "linux":  # elsewhere PRIO_PROCESS would lower the whole node
+        return
+    # A sandbox may forbid it; hashing still works then, only at normal priority.
+    with suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), PASSWORD_THREAD_NICE)
 
 
 class LoginBusy(ParleyError):
@@ -30,7 +49,9 @@ class LoginGate:
     def __init__(self, workers: int, queue: int) -> None:
         self.workers = max(1, workers)
         self.capacity = self.workers + max(0, queue)
-        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="parley-password")
+        self._pool = ThreadPoolExecutor(
+            self.workers, thread_name_prefix="parley-password", initializer=_lower_priority
+        )
         # Only the event loop touches the count, so no lock is needed.
         self._inside = 0
 
