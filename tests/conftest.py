@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
+import parley.running  # noqa: F401  (wires the workflows and the watch into messaging, as every entry point does)
+
 PG_BASE = os.environ.get("PARLEY_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 
 
@@ -106,8 +108,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def db_engine(db_url: str) -> Iterator[Engine]:
     """An Engine on an empty database with every table of ``metadata`` created."""
+    from parley.running.schema import metadata
     from parley.storage.engines import create_db_engine
-    from parley.storage.schema import metadata
 
     engine = create_db_engine(db_url)
     metadata.create_all(engine)

@@ -164,7 +164,7 @@ class Node:
         of the one it serves (a TLS rotation announces the next one)."""
         from parley.directory.key_swap import certificate_for
         from parley.directory.keys import history_documents_txn
-        from parley.federation.tls import fingerprint_of_pem
+        from parley.protocol.tls import fingerprint_of_pem
 
         with self.reader.connect() as conn:
             docs = history_documents_txn(conn, self.name)
@@ -268,7 +268,7 @@ def init_home(
     try:
         key = SigningKeyPair.generate()
         key.save(tmp / KEY_FILE)
-        from parley.federation.tls import make_self_signed, write_private
+        from parley.protocol.tls import make_self_signed, write_private
 
         (tmp / "tls").mkdir(mode=0o700)
         cert_pem, key_pem = make_self_signed(host, name)

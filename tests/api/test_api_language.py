@@ -15,7 +15,7 @@ import pytest
 
 from parley.api.app import create_app
 from parley.node import Node
-from parley.service import Service
+from parley.running.service import Service
 from tests.harness.nodes import PASSWORD, init_node
 
 

@@ -25,7 +25,7 @@ from parley.api.app import create_app
 from parley.api.health import PROBE_TIMEOUT_S
 from parley.directory.policy import Action, action_of
 from parley.node import Node
-from parley.service import Service
+from parley.running.service import Service
 from tests.harness.nodes import NodeProcess, init_node, make_pair
 
 READY_WITHIN_S = 15.0

@@ -25,7 +25,7 @@ from parley.devnet.nodes import run_cli_here
 from parley.directory.peers import do_add_peer
 from parley.formats.texts import speaking
 from parley.node import Node
-from parley.service import Service
+from parley.running.service import Service
 from tests.workflows.support import DESK, PASSWORD, make_node
 
 NO, RU = "no-line", "ru-line"

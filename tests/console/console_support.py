@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, create_engine, text
 
-from parley.federation.tls import pinned_client_context
 from parley.node import resolve_db_url
+from parley.protocol.tls import pinned_client_context
 from parley.storage.engines import normalise_url
 from tests.harness.nodes import PASSWORD, NodeProcess
 

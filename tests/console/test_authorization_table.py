@@ -298,7 +298,7 @@ def expected(case: Case, action: Action, role: str, channel: str, key: tuple[str
 
 def _app_routes(home: Path) -> list[tuple[str, str, Action | None]]:
     from parley.api.app import create_app
-    from parley.service import Service
+    from parley.running.service import Service
 
     node = Node.open(home)
     try:

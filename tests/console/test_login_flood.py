@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from parley.federation.tls import pinned_client_context
+from parley.protocol.tls import pinned_client_context
 from tests.harness.nodes import NodeProcess, make_pair
 
 pytestmark = [pytest.mark.e2e, pytest.mark.alone]

@@ -19,11 +19,11 @@ from sqlalchemy import Engine, func, select
 
 from parley.clock import format_time
 from parley.federation.auth import H_DEST, H_NONCE, H_ORIGIN, H_SIG, H_TIME, request_payload
-from parley.federation.tls import pinned_client_context
 from parley.node import Node
 from parley.protocol import signing
 from parley.protocol.envelope import build_envelope
 from parley.protocol.keys import SigningKeyPair
+from parley.protocol.tls import pinned_client_context
 from parley.storage import tables
 from tests.harness.nodes import NodeProcess
 

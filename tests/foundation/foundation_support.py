@@ -24,8 +24,8 @@ from sqlalchemy import Connection, Engine, inspect, select
 from parley.cli.main import main
 from parley.config import Config
 from parley.node import resolve_db_url
+from parley.running.schema import metadata
 from parley.storage.engines import create_db_engine
-from parley.storage.schema import metadata
 
 NO = "no-njhq"
 RU = "ru-nf"

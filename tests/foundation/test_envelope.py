@@ -14,13 +14,13 @@ from hypothesis import strategies as st
 
 from parley.channels.status import make_status_record, parse_status_record
 from parley.errors import UsageError, VerificationError
-from parley.federation.tls import fingerprint_of_pem, make_self_signed
 from parley.protocol import signing
 from parley.protocol.canonical import canonical_bytes, content_hash, loads_strict
 from parley.protocol.card import make_card, parse_card
 from parley.protocol.envelope import SignedEnvelope, build_envelope
 from parley.protocol.keys import PublicKey, SigningKeyPair, b64, unb64
 from parley.protocol.receipt import make_receipt, parse_receipt
+from parley.protocol.tls import fingerprint_of_pem, make_self_signed
 from parley.protocol.verify import verify_envelope
 
 KEY = SigningKeyPair(bytes(32))

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from foundation_support import CHARTER, NO_DESK, RU, Cli, Pair, snapshot
 
-from parley.federation.tls import fingerprint_of_pem
 from parley.protocol.canonical import loads_strict
 from parley.protocol.card import make_card
 from parley.protocol.keys import SigningKeyPair
+from parley.protocol.tls import fingerprint_of_pem
 
 
 @pytest.fixture

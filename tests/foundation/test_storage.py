@@ -13,9 +13,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from foundation_support import Cli, home_engine, snapshot
 
+from parley.running.schema import metadata
 from parley.storage import database
 from parley.storage.engines import create_db_engine
-from parley.storage.schema import metadata
 
 
 def _init(cli: Cli, tmp_path: Path, db_url: str) -> Path:

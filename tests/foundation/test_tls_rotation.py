@@ -20,10 +20,10 @@ from foundation_support import NO, RU, Cli, Pair, snapshot
 from sqlalchemy import select
 
 from parley.errors import ParleyError
-from parley.federation.tls import fingerprint_of_pem, make_self_signed
 from parley.protocol import signing, tlsupdate
 from parley.protocol.card import make_card
 from parley.protocol.keys import SigningKeyPair
+from parley.protocol.tls import fingerprint_of_pem, make_self_signed
 
 
 def card_for(key: SigningKeyPair, name: str = NO) -> Any:

@@ -72,7 +72,7 @@ def console_routes(home: Any) -> list[str]:
     from parley.api.app import create_app
     from parley.directory.policy import every_route
     from parley.node import Node
-    from parley.service import Service
+    from parley.running.service import Service
 
     node = Node.open(home)
     try:

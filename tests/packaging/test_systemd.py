@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from parley.federation.tls import pinned_client_context
+from parley.protocol.tls import pinned_client_context
 from tests.harness.nodes import init_node
 
 ROOT = Path(__file__).resolve().parents[2]

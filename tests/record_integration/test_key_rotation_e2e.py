@@ -28,10 +28,10 @@ from parley.clock import format_time
 from parley.devnet.nodes import PARLEY
 from parley.directory.key_tables import key_records, key_roots
 from parley.federation.auth import sign_request
-from parley.federation.tls import pinned_client_context
 from parley.node import Node
 from parley.protocol.envelope import build_envelope
 from parley.protocol.keys import SigningKeyPair
+from parley.protocol.tls import pinned_client_context
 from tests.harness.nodes import NodeProcess, make_pair
 from tests.record_integration.test_two_nodes import drained, engine_of, fully_cosigned, wait_for
 

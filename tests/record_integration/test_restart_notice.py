@@ -25,7 +25,7 @@ from parley.protocol.keys import SigningKeyPair, b64, unb64
 from parley.record.restart import KIND
 from parley.record.witness_tables import witness_evidence, witness_state, witnessed_checkpoints
 from parley.record.witnessing import answer_checkpoint, prepare_request
-from parley.status import node_status
+from parley.running.status import node_status
 from tests.record_integration.conftest import Nodes, exchange, grow, wire
 
 

@@ -27,10 +27,10 @@ import pytest
 from sqlalchemy import func, select
 
 from parley.federation.auth import sign_request
-from parley.federation.tls import pinned_client_context
 from parley.node import Node
 from parley.protocol import signing
 from parley.protocol.keys import SigningKeyPair
+from parley.protocol.tls import pinned_client_context
 from parley.storage.tables import envelopes
 from tests.harness.nodes import NodeProcess, make_pair
 from tests.record_integration.test_two_nodes import drained, engine_of, wait_for

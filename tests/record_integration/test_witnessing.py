@@ -29,7 +29,7 @@ from parley.record.witnessing import (
     log_name,
     prepare_request,
 )
-from parley.status import node_status
+from parley.running.status import node_status
 from tests.record_integration.conftest import Nodes, exchange, grow, tamper_log, wire
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from parley.config import Config
-from parley.federation.tls import pinned_client_context
+from parley.protocol.tls import pinned_client_context
 from tests.harness.nodes import NodeProcess, init_node
 
 pytestmark = pytest.mark.e2e
@@ -62,7 +62,7 @@ def test_metrics_allowed_with_the_scrape_token(node: NodeProcess) -> None:
 async def test_metrics_off_without_a_configured_token(tmp_path_factory: pytest.TempPathFactory) -> None:
     from parley.api.app import create_app
     from parley.node import Node
-    from parley.service import Service
+    from parley.running.service import Service
 
     home = tmp_path_factory.mktemp("nometrics")
     init_node(home, "south", "Russia")

@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from parley.federation.tls import pinned_client_context
+from parley.protocol.tls import pinned_client_context
 from tests.harness.nodes import NodeProcess, init_node
 
 pytestmark = pytest.mark.e2e

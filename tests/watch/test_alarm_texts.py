@@ -17,8 +17,8 @@ from parley.directory.operators import do_issue_token, get_operator
 from parley.messaging.deadlines import escalate_overdue
 from parley.messaging.receipts import accept_receipts
 from parley.messaging.receive import receive_batch
-from parley.service import Service
-from parley.status import alarms_in, node_status, status_in
+from parley.running.service import Service
+from parley.running.status import alarms_in, node_status, status_in
 from parley.storage.alarms import ALARM_KINDS, alarm_text, sample_alarms
 from parley.storage.tables import alarms
 from tests.federation.test_clock import FLASH_S, make_nodes, send

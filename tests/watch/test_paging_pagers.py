@@ -126,7 +126,7 @@ def test_an_smtp_url_that_cannot_be_used_is_refused(url: str, what: str) -> None
 
 
 def test_a_bad_pager_section_is_refused_when_the_node_starts(home: Path) -> None:
-    from parley.service import Service
+    from parley.running.service import Service
 
     n = Node.open(home)
     try:

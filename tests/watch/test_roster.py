@@ -340,7 +340,7 @@ def test_clearing_a_roster_clears_its_alarm(node: Node, desks: Desks) -> None:
 
 
 def test_the_service_loop_raises_the_alarm_on_the_nodes_clock(node: Node, desks: Desks) -> None:
-    from parley.service import Service
+    from parley.running.service import Service
 
     c = clock(node)
     c.set(utc("2026-11-30T07:00"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from parley.status import node_status
+from parley.running.status import node_status
 from parley.workflows.cadence import add_months, cadence_due
 from parley.workflows.meetings import list_meetings
 from tests.workflows.support import Pair

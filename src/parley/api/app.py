@@ -37,7 +37,7 @@ from parley.directory.policy import (
 from parley.errors import NotFoundError, ParleyError, PeerError
 from parley.federation.server import federation_routes
 from parley.formats.texts import T, Text, accept_language
-from parley.service import Service
+from parley.running.service import Service
 
 
 class MessageIn(BaseModel):
@@ -191,7 +191,7 @@ def create_app(service: Service) -> FastAPI:
         """The node's status; an operator who is not an admin sees only the channels of
         their desks (and what is overdue or alarming on them). Alarms keep their ``kind``,
         ``code`` and ``params`` and read (``text``) in the ``Accept-Language`` asked for."""
-        from parley.status import node_status, status_in
+        from parley.running.status import node_status, status_in
 
         lang = accept_language(request.headers.get("accept-language"))
         return await service.db(lambda: status_in(status_for(node, op, node_status(node)), node, lang))

@@ -37,7 +37,7 @@ from sqlalchemy import text
 
 from parley.directory.policy import Action, Declared
 from parley.formats.texts import N, T, Text, accept_language, render
-from parley.service import Service
+from parley.running.service import Service
 from parley.storage.engines import is_sqlite
 from parley.storage.tables import seen_requests
 

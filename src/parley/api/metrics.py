@@ -48,7 +48,7 @@ def check_scrape_token(metrics: MetricsSection, authorization: str) -> None:
 
 
 def render_metrics(node: Node) -> str:
-    from parley.status import node_status
+    from parley.running.status import node_status
 
     st = node_status(node)
     reg = CollectorRegistry()

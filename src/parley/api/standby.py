@@ -26,7 +26,7 @@ from parley.continuity.standby import standby_error
 from parley.formats.texts import accept_language
 
 if TYPE_CHECKING:
-    from parley.service import Service
+    from parley.running.service import Service
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALWAYS_REFUSED = ("/federation/", "/console")

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from parley.devnet.nodes import PASSWORD, NodeProcess, make_pair
-from parley.federation.tls import pinned_client_context
+from parley.protocol.tls import pinned_client_context
 
 Progress = Callable[[str], None]
 YEAR = timedelta(days=365)

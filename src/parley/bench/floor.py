@@ -46,7 +46,7 @@ def make_app(db: Path) -> Starlette:
 def main() -> None:
     import uvicorn
 
-    from parley.federation.tls import make_self_signed
+    from parley.protocol.tls import make_self_signed
 
     home = Path(sys.argv[1])
     port = int(sys.argv[2])

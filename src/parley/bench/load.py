@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from parley.federation.tls import pinned_client_context
+from parley.protocol.tls import pinned_client_context
 
 
 @dataclass

@@ -32,7 +32,7 @@ import psutil
 from parley.bench.load import Target, concurrent, message, percentiles, sequential
 from parley.devnet.nodes import NodeProcess, make_pair
 from parley.devnet.proxy import free_port
-from parley.federation.tls import pinned_client_context
+from parley.protocol.tls import pinned_client_context
 
 Progress = Callable[[str], None]
 
@@ -316,8 +316,8 @@ def bench_engine(kind: str, plan: BenchPlan, work: Path, progress: Progress) -> 
 
 def bench_record(plan: BenchPlan, work: Path, progress: Progress) -> list[dict[str, Any]]:
     from parley.record.measure import measure_log
+    from parley.running.schema import metadata
     from parley.storage.engines import create_db_engine
-    from parley.storage.schema import metadata
 
     out = []
     for size in plan.record_sizes:

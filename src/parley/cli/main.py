@@ -40,6 +40,7 @@ from parley.cli import (
 from parley.cli.common import State, check_lang
 from parley.errors import ParleyError, ValidationError
 from parley.formats.texts import N, T, cli_lang, render, set_cli_lang, speaking
+from parley.running import wiring as _wiring  # noqa: F401  (wires workflows and the watch into messaging)
 
 app = typer.Typer(
     name="parley",

@@ -29,7 +29,7 @@ def serve(
     from parley.api.app import create_app
     from parley.api.connections import bounded_protocol
     from parley.node import TLS_CERT, TLS_KEY, parse_listen
-    from parley.service import Service
+    from parley.running.service import Service
 
     if not 0.01 <= tick <= 60:  # also false for nan, so nan and inf are refused here
         from parley.errors import UsageError
@@ -171,7 +171,7 @@ def status(
     Per peer and channel: link state and round trip (UP, DEGRADED, DOWN as docs/watch.md
     defines them), outbox depth; how far each peer's cosignature of the record is behind."""
     from parley.formats.catalogue import load_catalogue
-    from parley.status import node_status, status_in
+    from parley.running.status import node_status, status_in
 
     lang = check_lang(lang) if lang else cli_lang()
     node = node_from(ctx)

@@ -18,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from parley.console import alerts
 from parley.directory.operators import Operator
 from parley.directory.policy import Acting, Action
-from parley.service import Service
+from parley.running.service import Service
 
 FormData = dict[str, list[str]]
 

@@ -183,7 +183,7 @@ def alert_state(node: Node, op: Operator) -> AlertState:
             select(alert_preferences).where(alert_preferences.c.username == op.username)
         ).first()
     # Alarms naming a channel of another desk are that desk's (the dashboard's rule).
-    from parley.status import alarms_in
+    from parley.running.status import alarms_in
 
     for a in alarms_in(node, status_for(node, op, {"alarms": open_alarms})["alarms"], op.lang):
         href = "/console/record" if a["severity"] == "security" else "/console/#alarms-h"

@@ -59,7 +59,7 @@ from parley.formats.catalogue import Catalogue, load_catalogue
 from parley.formats.texts import T, Text, render
 from parley.formats.units import with_unit
 from parley.protocol.envelope import PRECEDENCES, STATUSES
-from parley.service import Service
+from parley.running.service import Service
 
 HERE = Path(__file__).parent
 LANGS = ("nb", "ru", "en")

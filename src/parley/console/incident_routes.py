@@ -22,7 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from parley.console import incident_view as iv
 from parley.directory.operators import Operator
 from parley.directory.policy import Acting, Action
-from parley.service import Service
+from parley.running.service import Service
 from parley.workflows.incidents import ACTIONS
 
 FormData = dict[str, list[str]]

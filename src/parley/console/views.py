@@ -33,7 +33,7 @@ from parley.formats.texts import T, Text, render
 from parley.messaging.views import list_messages, message_detail
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
-from parley.status import alarms_in, node_status
+from parley.running.status import alarms_in, node_status
 from parley.storage.tables import acknowledgments, envelopes
 
 INCIDENT_TYPES = ("incident-at-sea", "border-incident")

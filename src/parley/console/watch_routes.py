@@ -20,7 +20,7 @@ from parley.console import watch_views as wv
 from parley.directory.operators import Operator
 from parley.directory.policy import Acting, Action
 from parley.errors import ParleyError
-from parley.service import Service
+from parley.running.service import Service
 
 FormData = dict[str, list[str]]
 MAX_FIELD = 4_000  # characters of any one form field (the note is the longest, 2,000)

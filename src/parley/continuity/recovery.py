@@ -41,7 +41,7 @@ from parley.formats.texts import T, Text
 from parley.node import Node
 
 if TYPE_CHECKING:
-    from parley.service import Service
+    from parley.federation.runtime import Runtime
 
 log = logging.getLogger("parley.recovery")
 
@@ -161,7 +161,7 @@ class Recovery:
             write_marker(self.node.home, {"state": self.state, "since": format_time(self.node.clock.now())})
 
     # --- the run ------------------------------------------------------------------------
-    async def run(self, service: Service) -> None:
+    async def run(self, service: Runtime) -> None:
         """Ask every peer until each has answered (after a restore) or once (else)."""
         from parley.directory.peers import list_peers
 
@@ -191,7 +191,7 @@ class Recovery:
         service.wake_senders()
         log.info("recovery done: %d channel(s) recovered", len(self.recovered))
 
-    async def recover_from(self, service: Service, peer: str) -> None:
+    async def recover_from(self, service: Runtime, peer: str) -> None:
         """Every channel shared with ``peer``; ParleyError if the peer cannot be asked."""
         client = service.client_for(peer)
         for channel in await service.db(_shared_channels, self.node, peer):
@@ -225,7 +225,7 @@ class Recovery:
             self.state = "checking"  # this peer is done; the run decides when all are
 
     async def _fetch(
-        self, service: Service, peer: str, channel: str, claim: HeldClaim, report: ChannelReport
+        self, service: Runtime, peer: str, channel: str, claim: HeldClaim, report: ChannelReport
     ) -> None:
         client = service.client_for(peer)
         # Each round stores at least one envelope or stops: the rounds are bounded by the gap.

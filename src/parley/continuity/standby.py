@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import Engine, text, update
 
@@ -35,7 +35,15 @@ from parley.formats.texts import T
 from parley.storage.engines import is_sqlite
 
 if TYPE_CHECKING:
-    from parley.service import Service
+    from parley.continuity.recovery import Recovery
+    from parley.federation.runtime import Runtime
+
+    class StandbyRuntime(Runtime, Protocol):
+        """A running node as the standby gate sees it: with its recovery and standby state."""
+
+        recovery: Recovery
+        standby: Standby
+
 
 log = logging.getLogger("parley.standby")
 
@@ -82,7 +90,7 @@ def in_recovery(engine: Engine) -> bool:
         return bool(conn.execute(text("SELECT pg_is_in_recovery()")).scalar())
 
 
-def take_leases(service: Service) -> int:
+def take_leases(service: StandbyRuntime) -> int:
     """Take every peer's sending lease for this process; the number of leases taken over.
 
     Called once, right after promotion and before any sending loop starts: whoever holds
@@ -109,7 +117,7 @@ class Standby:
     waiting: bool = False
     promoted_at: float | None = None  # monotonic time the promotion was seen
 
-    async def begin(self, service: Service) -> bool:
+    async def begin(self, service: StandbyRuntime) -> bool:
         """True when the database is a standby now: this process then waits."""
         self.waiting = await service.db(in_recovery, service.node.engine)
         if self.waiting:
@@ -120,7 +128,7 @@ class Standby:
             )
         return self.waiting
 
-    async def wait(self, service: Service, take_over: Callable[[], Awaitable[None]]) -> None:
+    async def wait(self, service: StandbyRuntime, take_over: Callable[[], Awaitable[None]]) -> None:
         """Poll until promotion (or stop), then take the leases and run ``take_over``.
 
         A database that does not answer (restarting, the network) is asked again on the
@@ -148,7 +156,9 @@ class Standby:
             self.waiting = False
 
 
-async def gate_wait(service: Service, take_over: Callable[[], Awaitable[None]]) -> asyncio.Task[None] | None:
+async def gate_wait(
+    service: StandbyRuntime, take_over: Callable[[], Awaitable[None]]
+) -> asyncio.Task[None] | None:
     """Start ``take_over`` now, or a task that waits for promotion and then starts it."""
     standby = service.standby
     if not await standby.begin(service):

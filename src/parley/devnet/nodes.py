@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from parley.federation.tls import pinned_client_context
+from parley.protocol.tls import pinned_client_context
 
 PARLEY = [sys.executable, "-m", "parley"]
 PASSWORD = "correct horse battery"  # noqa: S105  (test and demo nodes only)

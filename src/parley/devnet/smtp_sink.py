@@ -73,7 +73,7 @@ class SmtpSink:
             self._make_tls(workdir)
 
     def _make_tls(self, workdir: Path | None) -> None:
-        from parley.federation.tls import make_self_signed
+        from parley.protocol.tls import make_self_signed
 
         if workdir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="parley-smtp-")

@@ -387,8 +387,8 @@ def apply_signed(node: Node, doc: Any) -> tuple[str, bool]:
 
 def _card_with_root(node: Node, root: PublicKey, certificate: dict[str, Any]) -> dict[str, Any]:
     """``node.card()`` as it is once the root is stored (built here: that is not committed yet)."""
-    from parley.federation.tls import fingerprint_of_pem
     from parley.protocol.card import make_card
+    from parley.protocol.tls import fingerprint_of_pem
 
     pem = node.tls_cert_pem()
     card = make_card(

@@ -239,7 +239,7 @@ class Rotation:
 
 
 def _fingerprint(path: Path) -> str:
-    from parley.federation.tls import fingerprint_of_pem
+    from parley.protocol.tls import fingerprint_of_pem
 
     return fingerprint_of_pem(path.read_bytes())
 
@@ -318,7 +318,7 @@ def rotation_status(node: Node) -> Rotation:
 
 def start_rotation(node: Node) -> Rotation:
     """``parley tls rotate``: a new certificate, announced to every peer; the old one still served."""
-    from parley.federation.tls import make_self_signed, write_private
+    from parley.protocol.tls import make_self_signed, write_private
 
     home = node.home
     with node.reader.connect() as conn:

@@ -23,9 +23,9 @@ import aiohttp
 
 from parley.errors import ParleyError, PeerError
 from parley.federation.auth import sign_request
-from parley.federation.tls import pinned_client_context
 from parley.formats.texts import T, Text
 from parley.node import Node
+from parley.protocol.tls import pinned_client_context
 
 PREFIX = "/federation/v1"
 CHUNK = 65536

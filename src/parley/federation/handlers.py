@@ -22,11 +22,11 @@ from parley.protocol.canonical import loads_strict
 from parley.storage.tables import envelopes
 
 if TYPE_CHECKING:
+    from parley.federation.runtime import Runtime
     from parley.node import Node
-    from parley.service import Service
 
 
-Handler = Callable[["Service", str, Any, Request], Awaitable[Any]]
+Handler = Callable[["Runtime", str, Any, Request], Awaitable[Any]]
 
 
 def after_key_documents(handler: Handler) -> Handler:
@@ -36,7 +36,7 @@ def after_key_documents(handler: Handler) -> Handler:
     current key; a peer that has not yet taken in the rotation would take a new-key
     signature for a forgery. The control loop delivers the documents within a tick."""
 
-    async def wrapped(service: Service, origin: str, payload: Any, request: Request) -> Any:
+    async def wrapped(service: Runtime, origin: str, payload: Any, request: Request) -> Any:
         from parley.directory.keys import key_documents_pending
 
         if await service.db(key_documents_pending, service.node, origin):
@@ -54,7 +54,7 @@ def after_key_documents(handler: Handler) -> Handler:
     return wrapped
 
 
-async def post_envelopes(service: Service, origin: str, payload: Any, request: Request) -> Any:
+async def post_envelopes(service: Runtime, origin: str, payload: Any, request: Request) -> Any:
     if (
         not isinstance(payload, dict)
         or sorted(payload) != ["envelopes"]
@@ -84,7 +84,7 @@ async def post_envelopes(service: Service, origin: str, payload: Any, request: R
     return result.to_json()
 
 
-async def _hold_ahead_of_gap(service: Service, origin: str, wires: list[Any], gap: GapError) -> None:
+async def _hold_ahead_of_gap(service: Runtime, origin: str, wires: list[Any], gap: GapError) -> None:
     node = service.node
     index = int(gap.details.get("index", 0))
 
@@ -107,7 +107,7 @@ def chain_range(node: Node, request: Request) -> tuple[str, int, int, int]:
     return channel, start, end, node.config.federation.max_request_bytes
 
 
-async def get_chain(service: Service, origin: str, payload: Any, request: Request) -> Any:
+async def get_chain(service: Runtime, origin: str, payload: Any, request: Request) -> Any:
     """A range of this node's own chain in a channel, for a member that found a gap.
 
     The answer holds at most ``gap_fetch_limit`` envelopes and at most
@@ -154,14 +154,14 @@ async def get_chain(service: Service, origin: str, payload: Any, request: Reques
     return {"envelopes": await service.db(load)}
 
 
-async def post_charter(service: Service, origin: str, payload: Any, request: Request) -> Any:
+async def post_charter(service: Runtime, origin: str, payload: Any, request: Request) -> Any:
     from parley.channels.setup import do_accept_channel
 
     doc, opened = await service.db(do_accept_channel, service.node, payload, countersign=False, via=origin)
     return {"channel": doc.charter.id, "opened": opened, "complete": doc.complete}
 
 
-async def post_status_record(service: Service, origin: str, payload: Any, request: Request) -> Any:
+async def post_status_record(service: Runtime, origin: str, payload: Any, request: Request) -> Any:
     from parley.channels.status import apply_status_record_txn, parse_status_record
 
     node = service.node
@@ -189,7 +189,7 @@ async def post_status_record(service: Service, origin: str, payload: Any, reques
     return {"applied": applied}
 
 
-async def post_linktest(service: Service, origin: str, payload: Any, request: Request) -> Any:
+async def post_linktest(service: Runtime, origin: str, payload: Any, request: Request) -> Any:
     from parley.federation.linktest import answer_link_test
 
     return await service.db(answer_link_test, service.node, origin, payload)
@@ -207,7 +207,7 @@ def _alarm_revoked_key(node: Node, origin: str, exc: VerificationError) -> None:
         )
 
 
-async def post_key_document(service: Service, origin: str, payload: Any, request: Request) -> Any:
+async def post_key_document(service: Runtime, origin: str, payload: Any, request: Request) -> Any:
     """A peer's upgraded card or key record (docs/protocol.md §13)."""
     from parley.directory.keys import apply_peer_document
 
@@ -217,7 +217,7 @@ async def post_key_document(service: Service, origin: str, payload: Any, request
     return {"applied": applied}
 
 
-async def fetch_gap(service: Service, peer: str, channel: str, start: int, end: int) -> int:
+async def fetch_gap(service: Runtime, peer: str, channel: str, start: int, end: int) -> int:
     """Fetch a missing range of ``peer``'s chain, then try what was held behind it."""
     from parley.messaging.receive import release_held
 

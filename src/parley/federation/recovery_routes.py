@@ -31,7 +31,7 @@ MAX_RECEIPTS = 1000  # as many as the asker takes from one answer (parley.contin
 if TYPE_CHECKING:
     from sqlalchemy import Connection
 
-    from parley.service import Service
+    from parley.federation.runtime import Runtime
 
 
 def _member(conn: Connection, origin: str, channel: str) -> None:
@@ -44,7 +44,7 @@ def _member(conn: Connection, origin: str, channel: str) -> None:
         )
 
 
-async def get_held(service: Service, origin: str, payload: Any, request: Request) -> Any:
+async def get_held(service: Runtime, origin: str, payload: Any, request: Request) -> Any:
     node = service.node
     channel = check_query(HeldQuery, request.query_params.multi_items()).channel
 
@@ -84,7 +84,7 @@ async def get_held(service: Service, origin: str, payload: Any, request: Request
     return await service.db(load)
 
 
-async def get_returned(service: Service, origin: str, payload: Any, request: Request) -> Any:
+async def get_returned(service: Runtime, origin: str, payload: Any, request: Request) -> Any:
     """The asker's own envelopes, bounded like ``GET /chain``: at most ``gap_fetch_limit``
     of them and ``max_request_bytes`` in all (receipts included)."""
     node = service.node

@@ -27,7 +27,7 @@ from parley.formats.texts import T
 from parley.protocol.canonical import loads_strict
 
 if TYPE_CHECKING:
-    from parley.service import Service
+    from parley.federation.runtime import Runtime
 
 log = logging.getLogger("parley.federation")
 PREFIX = "/federation/v1"
@@ -53,10 +53,10 @@ def _unsupported(content_type: str | None) -> UsageError:
     )
 
 
-Handler = Callable[["Service", str, Any, Request], Awaitable[Any]]
+Handler = Callable[["Runtime", str, Any, Request], Awaitable[Any]]
 
 
-def federation_routes(service: Service) -> list[Route]:
+def federation_routes(service: Runtime) -> list[Route]:
     def wrap(
         handler: Handler, method: str, *, own_nonce: bool = False, model: type[BaseModel] | None = None
     ) -> Callable[[Request], Awaitable[JSONResponse]]:

@@ -15,12 +15,12 @@ import logging
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from parley.service import Service
+    from parley.federation.runtime import Runtime
 
 log = logging.getLogger("parley.tls")
 
 
-async def tls_rotation_tick(service: Service) -> bool:
+async def tls_rotation_tick(service: Runtime) -> bool:
     """One round; True when this round switched the served certificate."""
     from parley.directory.tls_rotation import finish_switch, switch_if_acknowledged
 
@@ -36,7 +36,7 @@ async def tls_rotation_tick(service: Service) -> bool:
     return True
 
 
-async def repin_changed(service: Service) -> int:
+async def repin_changed(service: Runtime) -> int:
     """Re-pin the clients whose peer's pins changed outside a request (an imported bundle,
     ``parley peer remove`` and ``add``); the ``/keys`` handler re-pins at once."""
     from parley.directory.tls_rotation import pinned_pem
@@ -50,7 +50,7 @@ async def repin_changed(service: Service) -> int:
     return changed
 
 
-async def key_rotation_tick(service: Service) -> None:
+async def key_rotation_tick(service: Runtime) -> None:
     """An operational-key rotation installed ahead of its time by another process (§13.4)."""
     from parley.directory.key_swap import take_up_rotation
 
@@ -61,7 +61,7 @@ async def key_rotation_tick(service: Service) -> None:
         )
 
 
-async def tls_rotation_loop(service: Service) -> None:
+async def tls_rotation_loop(service: Runtime) -> None:
     from parley.errors import ParleyError
 
     said = ""  # a refusal that lasts (the new pair missing here) is logged once, not every tick

@@ -114,9 +114,9 @@ def project_txn(conn: Connection, env: SignedEnvelope) -> None:
         from parley.messaging.acknowledge import project_ack_txn
 
         project_ack_txn(conn, env)
-    from parley.workflows.projection import project_workflows_txn
+    from parley.messaging.hooks import hooks
 
-    project_workflows_txn(conn, env)
+    hooks().project_txn(conn, env)
 
 
 def load_envelope_txn(conn: Connection, message_id: str) -> SignedEnvelope | None:

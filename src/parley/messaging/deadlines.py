@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import and_, insert, select
 
 from parley.clock import format_time
+from parley.messaging.hooks import hooks
 from parley.node import Node
 from parley.storage.alarms import alarm, raise_alarm_txn, readable
 from parley.storage.tables import acknowledgments, delivery, envelopes, escalations
-from parley.watch.paging import chain_covers
 
 
 @dataclass
@@ -111,7 +111,7 @@ def escalate_overdue(node: Node, post: Any = None, *, after: str | None = None) 
                 continue
         # A desk with an escalation chain pages its own people (parley.watch.paging); the
         # alarm stays, the supervisor desk and webhook of [escalation] are for desks without.
-        chained = chain_covers(node, item.message_id)
+        chained = hooks().chain_covers(node, item.message_id)
         desk = None if chained else default_desk
         with node.engine.begin() as conn:
             code, params = _alarm_of(item, desk)

@@ -144,9 +144,9 @@ def check_envelope_against_channel(node: Node, channel: Channel, env: SignedEnve
             http_status=413,
         )
     validate_envelope_body(env)
-    from parley.workflows.rules import check_workflow_rules
+    from parley.messaging.hooks import hooks
 
-    check_workflow_rules(channel, env)
+    hooks().check_rules(channel, env, None)
 
 
 def validate_envelope_body(env: SignedEnvelope) -> None:

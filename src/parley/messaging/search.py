@@ -25,6 +25,7 @@ from sqlalchemy.sql.expression import TableClause
 from parley.clock import format_time
 from parley.errors import UsageError
 from parley.formats.texts import T, Text
+from parley.messaging.thread_tables import incident_messages
 from parley.node import Node
 from parley.storage.engines import is_sqlite
 from parley.storage.tables import acknowledgments, delivery, envelopes
@@ -287,8 +288,6 @@ def _conditions(
     node: Node, query: MessageQuery, visible_channels: set[str] | None, source: TableClause
 ) -> list[ColumnElement[bool]]:
     """The filters of ``query`` on ``source`` (envelopes, or the search keys: same column names)."""
-    from parley.workflows.tables import incident_messages
-
     e = source.c
     conds: list[ColumnElement[bool]] = [e.type != "acknowledgment"]
     channel: ColumnElement[Any] = e.channel

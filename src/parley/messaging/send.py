@@ -82,11 +82,11 @@ def send_group_txn(
 ) -> list[SignedEnvelope | ParleyError]:
     """Group commit, inside the caller's (buffered) transaction: each (draft, lang, operator)
     is checked and stored on its own savepoint, so one refused draft refuses only itself, and
-    the group shares one commit (one fsync) — see ``parley.committer``.
+    the group shares one commit (one fsync) — see ``parley.running.committer``.
 
     ``isolate=False`` skips the savepoints: a draft refused by its checks wrote nothing, so
     only a refusal while storing (never expected) must fail the whole transaction, which the
-    caller then runs again isolated (``parley.committer``)."""
+    caller then runs again isolated (``parley.running.committer``)."""
     out: list[SignedEnvelope | ParleyError] = []
     for draft, lang, operator in items:
         if isolate:
@@ -188,9 +188,9 @@ def checked_envelope_txn(
         refs=refs,
         reply_to=reply_ref,
     )
-    from parley.workflows.rules import check_workflow_rules
+    from parley.messaging.hooks import hooks
 
-    check_workflow_rules(channel, env, conn)
+    hooks().check_rules(channel, env, conn)
     return env, now
 
 

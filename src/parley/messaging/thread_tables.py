@@ -21,3 +21,13 @@ thread_links = Table(
 )
 Index("ix_thread_links_root", thread_links.c.root_id)
 Index("ix_thread_links_parent", thread_links.c.in_reply_to)
+
+# Which stored envelope belongs to which incident (the report, its responses, their
+# acknowledgments). The workflows write it when they project an incident, and re-project one
+# incident from these rows alone; the inbox filters by it (``incident=``).
+incident_messages = Table(
+    "incident_messages",
+    metadata,
+    Column("message_id", String(36), primary_key=True),
+    Column("incident_id", String(36), nullable=False, index=True),
+)

@@ -132,9 +132,9 @@ def message_detail(node: Node, message_id: str, lang: str, viewer: Operator | No
             "late": ack.late,
         },
     }
-    from parley.watch.paging import pages_for
+    from parley.messaging.hooks import hooks
 
-    out["pages"] = pages_for(node, message_id)  # who was paged about it, and how it went
+    out["pages"] = hooks().pages_for(node, message_id)  # who was paged about it, and how it went
     if env.type != "acknowledgment":
         try:
             from parley.formats.render import render, render_text

@@ -141,7 +141,7 @@ def parse_card(data: Any) -> IdentityCard:
     root_key = None
     if v2:
         root_key = _check_root(card, public)
-    from parley.federation.tls import fingerprint_of_pem
+    from parley.protocol.tls import fingerprint_of_pem
 
     try:
         actual_fp = fingerprint_of_pem(card["tls_cert"])

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from parley.node import Node
 
 if TYPE_CHECKING:
-    from parley.service import Service
+    from parley.federation.runtime import Runtime
 
 log = logging.getLogger("parley.record.witness_schedule")
 
@@ -112,7 +112,7 @@ class Witnessing:
         self.schedule = schedule or WitnessSchedule()
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def exchange(self, service: Service, peer: str) -> bool:
+    async def exchange(self, service: Runtime, peer: str) -> bool:
         """One checkpoint exchange with ``peer``: True when the peer cosigned this node's
         checkpoint. Never raises (failures are logged)."""
         from parley.record.witnessing import exchange_checkpoints
@@ -129,7 +129,7 @@ class Witnessing:
             evidence.seen(peer)
         return bool(result.cosigned_by_peer)
 
-    async def run(self, service: Service) -> None:
+    async def run(self, service: Runtime) -> None:
         """Until the service stops: exchange with each peer when the schedule says so."""
         node = service.node
         while not service.stop.is_set():

@@ -88,7 +88,7 @@ from parley.storage.alarms import raise_alarm_txn
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from parley.service import Service
+    from parley.federation.runtime import Runtime
 
 __all__ = [
     "ORIGIN_PREFIX",
@@ -546,7 +546,7 @@ def accept_response(node: Node, peer: str, request: dict[str, Any], response: An
     )
 
 
-async def exchange_checkpoints(service: Service, peer: str) -> ExchangeResult:
+async def exchange_checkpoints(service: Runtime, peer: str) -> ExchangeResult:
     """Post this node's checkpoint to ``peer`` and witness the one it answers with."""
     from parley.federation.client import PeerRefused
 
@@ -708,7 +708,7 @@ def answer_checkpoint(node: Node, origin: str, payload: Any) -> dict[str, Any]:
     return answer
 
 
-async def post_checkpoint(service: Service, origin: str, payload: Any, request: Request) -> Any:
+async def post_checkpoint(service: Runtime, origin: str, payload: Any, request: Request) -> Any:
     """``POST /federation/v1/checkpoint`` (see the module docstring)."""
     answer = await service.db(answer_checkpoint, service.node, origin, payload)
     if answer["refused"]:

@@ -36,11 +36,12 @@ from sqlalchemy import Connection, delete, func, insert, or_, select, update
 
 from parley.errors import ConflictError, NotFoundError, RefusedError, UsageError
 from parley.formats.texts import T, Text
+from parley.messaging.thread_tables import incident_messages
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
 from parley.storage.tables import envelopes, receipts
 from parley.workflows.record import causal_order
-from parley.workflows.tables import incident_messages, incidents
+from parley.workflows.tables import incidents
 
 INCIDENT_TYPES = ("incident-at-sea", "border-incident")
 RESPONSE_TYPE = "incident-response"

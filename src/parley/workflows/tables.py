@@ -3,7 +3,9 @@
 Every row here is a cache of what the signed envelopes say: ``parley incident rebuild``
 (:func:`parley.workflows.projection.rebuild_workflows`) drops them and recomputes them
 from the record, and the result must be the same. ``state`` holds the projected state as
-JSON; the other columns are what lists are filtered and ordered by.
+JSON; the other columns are what lists are filtered and ordered by. Which message belongs
+to which incident is messaging's index (``parley.messaging.thread_tables.incident_messages``):
+the inbox filters by it without knowing the workflows.
 """
 
 from __future__ import annotations
@@ -27,15 +29,6 @@ incidents = Table(
     Column("state", Text, nullable=False),
 )
 Index("ix_incidents_channel", incidents.c.channel, incidents.c.opened_at)
-
-# Which stored envelope belongs to which incident (the report, its responses, their
-# acknowledgments): the incremental update re-projects one incident from these alone.
-incident_messages = Table(
-    "incident_messages",
-    metadata,
-    Column("message_id", String(36), primary_key=True),
-    Column("incident_id", String(36), nullable=False, index=True),
-)
 
 # One row per meeting, keyed by channel and the proposer's meeting id.
 meetings = Table(

@@ -1,4 +1,8 @@
-"""The whole schema of a node: importing this module registers every table on ``metadata``."""
+"""The whole schema of a node: importing this module registers every table on ``metadata``.
+
+It lives with the running node because it gathers the tables of every layer (each package
+declares its own tables on ``parley.storage.metadata``); storage itself knows none of them.
+"""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ def node_status(node: Node) -> dict[str, Any]:
     overdue = [o.to_json() for o in overdue_messages(node)]
     from parley.federation.linktest import links_not_up
     from parley.node_running import serving
-    from parley.workflows_status import extra_status
+    from parley.running.workflows_status import extra_status
 
     extra = extra_status(node)
     if isinstance(extra.get("record"), dict):

@@ -16,13 +16,13 @@ import socket
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from parley.committer import Committer
 from parley.federation.client import PeerClient
 from parley.federation.linktest import TrafficEvidence
 from parley.federation.sender import PeerSender
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
 from parley.record.witness_schedule import Witnessing
+from parley.running.committer import Committer
 from parley.watch.paging import paging_loop
 
 log = logging.getLogger("parley.service")
