@@ -1,3 +1,3 @@
-from parley.cli.main import main
+from parley.command import main
 
 raise SystemExit(main())

@@ -14,6 +14,7 @@ import errno
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from parley.errors import UsageError
 from parley.formats.texts import T, Text
@@ -178,3 +179,17 @@ def os_reason(exc: BaseException) -> Text | str:
     if isinstance(exc, RuntimeError):  # pathlib's symlink loop
         return T("too many levels of symbolic links")
     return getattr(exc, "strerror", None) or str(exc)
+
+
+def read_json_file(path: Path, kind: str = "JSON file") -> Any:
+    """A JSON file through the bounded reader (parley.files): size, file type and depth checked."""
+    from parley.protocol.canonical import loads_strict
+
+    data = read_bounded(path, kind)
+    try:
+        return loads_strict(data)
+    except ValueError as exc:
+        raise UsageError(
+            T("{path} is not valid JSON: {exc}", path=path, exc=exc),
+            hint=T("pass the file exactly as it was handed to you"),
+        ) from exc

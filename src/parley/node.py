@@ -9,6 +9,8 @@ is 0700 and every secret in it 0600, checked on every open (see :mod:`parley.fil
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -16,12 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, select
 
 from parley.clock import Clock, SystemClock
 from parley.config import CONFIG_FILE, Config
-from parley.errors import ConflictError, UsageError
+from parley.errors import ConflictError, ParleyError, UsageError
+from parley.file_modes import create_private_file
 from parley.formats.texts import T
 from parley.protocol.card import IdentityCard, check_card_url, make_card
 from parley.protocol.keys import PublicKey, SigningKeyPair
@@ -144,8 +148,6 @@ class Node:
             from parley.directory.keys import finish_interrupted_rotation
 
             finish_interrupted_rotation(node)  # an interrupted `key rotate --apply` (§13)
-        from parley.continuity.recovery import RECOVERY_FILE, hold_by_marker
-
         if (path / RECOVERY_FILE).exists():
             hold_by_marker(node)  # restored and not yet recovered: no sends (parley.continuity.recovery)
         return node
@@ -299,3 +301,59 @@ def init_home(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+# --- the recovery marker ---------------------------------------------------------------
+# A restored home holds recovery.json until the node has recovered its own chains from its
+# peers (parley.continuity.recovery). Node.open reads it, so that a CLI send in that window is
+# refused too; it lives here because every layer above opens nodes.
+RECOVERY_FILE = "recovery.json"
+
+
+def recovering_error() -> ConflictError:
+    return ConflictError(
+        T(
+            "this node is recovering its own chains from its peers after a restore: "
+            "nothing is signed or sent until that is done; nothing was stored"
+        ),
+        code="recovering",
+        http_status=503,
+        hint=T("wait until `parley status` no longer shows recovery, then send again"),
+    )
+
+
+def marker_path(home: Path) -> Path:
+    return home / RECOVERY_FILE
+
+
+def write_marker(home: Path, data: dict[str, Any]) -> None:
+    path = marker_path(home)
+    tmp = path.with_suffix(".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    create_private_file(tmp)
+    tmp.write_text(json.dumps(data, sort_keys=True))
+    tmp.replace(path)
+
+
+def read_marker(home: Path) -> dict[str, Any] | None:
+    from parley.files import read_bounded
+
+    path = marker_path(home)
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(read_bounded(path, "JSON file"))
+    except (ParleyError, ValueError):
+        data = {}  # unreadable: still a marker, recovery still required
+    return data if isinstance(data, dict) else {}
+
+
+def hold_by_marker(node: Node) -> None:
+    """Installed by ``Node.open`` when the home holds ``recovery.json`` (a CLI send while the
+    node recovers, or before its first start after a restore): refuse every send."""
+
+    def hold(channel: str) -> None:
+        raise recovering_error()
+
+    node.hold_sending = hold

@@ -17,8 +17,8 @@ from parley.clock import ManualClock
 from parley.config import Config
 from parley.console import sessions
 from parley.console.app import _safe_next, script_json
-from parley.console.tables import console_sessions
 from parley.directory.operators import do_add_operator
+from parley.directory.session_tables import console_sessions
 from parley.errors import AuthError, NotFoundError, UsageError
 from parley.node import Node
 from parley.protocol.keys import SigningKeyPair

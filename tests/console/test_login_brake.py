@@ -17,8 +17,8 @@ from sqlalchemy import Engine, func, insert, select
 from parley.clock import ManualClock
 from parley.config import Config
 from parley.console import sessions
-from parley.console.tables import console_login_failures
 from parley.directory.operators import do_add_operator
+from parley.directory.session_tables import console_login_failures
 from parley.errors import AuthError
 from parley.node import Node
 from parley.protocol.keys import SigningKeyPair

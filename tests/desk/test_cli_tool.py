@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from parley.channels.charter import type_label
+from parley.formats.labels import type_label
 from parley.formats.toml_template import template
 from tests.foundation.foundation_support import CHARTER, NO, RU, Cli, Pair, make_pair, open_channel, snapshot
 

@@ -26,10 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from parley.federation.witnessing import prepare_request
 from parley.node import Node
 from parley.protocol import signing
 from parley.protocol.keys import SigningKeyPair
-from parley.record.witnessing import prepare_request
 from tests.federation.crafting import Crafter, counts, quick_pair
 from tests.harness.nodes import NodeProcess
 

@@ -19,13 +19,13 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from parley.federation.linktest import make_request
+from parley.federation.witnessing import log_name, prepare_request
 from parley.messaging.send import Draft, do_send_many
 from parley.node import Node
 from parley.protocol import signing
 from parley.protocol.keys import SigningKeyPair
 from parley.record.checkpoint import Checkpoint, sign_checkpoint
 from parley.record.witness_tables import record_cosignatures, witness_evidence, witness_state
-from parley.record.witnessing import log_name, prepare_request
 from parley.storage.tables import alarms, seen_requests
 from tests.conftest import PG_BASE, _driver_url, _drop, require_pg
 from tests.federation.crafting import Crafter, counts, quick_pair

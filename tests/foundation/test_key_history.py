@@ -293,10 +293,10 @@ def test_rotation_before_the_upgraded_card_reached_the_peer(cli: Cli, pair: Pair
     """The node certifies and rotates before its link delivered the upgraded card: the queued
     card then travels in a request signed by the new key, which the peer cannot know yet. The
     card vouches for itself (the pinned key signed it), so both documents get through, in order."""
+    from parley.directory.control_outbox import ROUTES, pending_control
     from parley.directory.keys import apply_peer_document
     from parley.errors import AuthError
     from parley.federation.auth import authenticate_request, sign_request
-    from parley.federation.control import ROUTES, pending_control
     from parley.node import Node
 
     root = tmp_path / "offline" / "no-root.key"

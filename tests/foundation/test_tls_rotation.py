@@ -93,9 +93,9 @@ def pins(home: Path, peer: str) -> set[str]:
 
 
 def test_rotation_announce_switch_finish(cli: Cli, pair: Pair) -> None:
+    from parley.directory.control_outbox import mark_delivered
     from parley.directory.keys import apply_peer_document
     from parley.directory.tls_rotation import finish_switch, switch_if_acknowledged
-    from parley.federation.control import mark_delivered
     from parley.node import Node
 
     old_pem = (pair.a / "tls" / "cert.pem").read_text()
@@ -193,6 +193,7 @@ def test_rotation_without_peers_switches_at_once(cli: Cli, tmp_path: Path) -> No
 
 
 def test_interrupted_steps_are_finished_or_named(cli: Cli, pair: Pair) -> None:
+    from parley.directory.control_outbox import mark_delivered
     from parley.directory.tls_rotation import (
         NEXT_CERT,
         NEXT_KEY,
@@ -200,7 +201,6 @@ def test_interrupted_steps_are_finished_or_named(cli: Cli, pair: Pair) -> None:
         finish_switch,
         switch_if_acknowledged,
     )
-    from parley.federation.control import mark_delivered
     from parley.node import Node
 
     tls = pair.a / "tls"

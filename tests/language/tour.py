@@ -53,7 +53,7 @@ REFUSALS: tuple[tuple[str, tuple[str, ...]], ...] = (
 
 
 def run(args: list[str]) -> tuple[int, str, str]:
-    from parley.cli.main import main
+    from parley.command import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

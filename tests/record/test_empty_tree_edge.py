@@ -8,10 +8,10 @@ still exports a proof whose ``witnessed`` part an offline verifier accepts.
 
 from __future__ import annotations
 
+from parley.evidence.offline import KeyRing, check_log_section
+from parley.evidence.proof import log_section
+from parley.federation.witnessing import cosigned_checkpoint_txn
 from parley.record import log
-from parley.record.offline import KeyRing, check_log_section
-from parley.record.proof import log_section
-from parley.record.witnessing import cosigned_checkpoint_txn
 from tests.record_integration.conftest import Nodes, exchange, grow, nodes  # noqa: F401
 from tests.record_integration.test_witnessing import open_alarms
 

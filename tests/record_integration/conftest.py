@@ -15,17 +15,17 @@ from sqlalchemy import Engine, update
 from parley.clock import ManualClock
 from parley.directory.peers import do_add_peer
 from parley.errors import ConflictError
-from parley.node import Node, init_home
-from parley.protocol.keys import unb64
-from parley.record import log
-from parley.record.journal import journal_txn
-from parley.record.tables import log_leaves, log_nodes
-from parley.record.witnessing import (
+from parley.federation.witnessing import (
     ExchangeResult,
     accept_response,
     answer_checkpoint,
     prepare_request,
 )
+from parley.node import Node, init_home
+from parley.protocol.keys import unb64
+from parley.record import log
+from parley.record.journal import journal_txn
+from parley.record.tables import log_leaves, log_nodes
 
 
 @dataclass

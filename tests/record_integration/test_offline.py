@@ -19,17 +19,18 @@ from parley.channels.setup import do_accept_channel, do_propose_channel
 from parley.directory.desks import do_add_desk
 from parley.directory.operators import do_add_operator
 from parley.errors import UsageError, VerificationError
+from parley.evidence import transcript
+from parley.evidence.measure import measure_transcript, measure_transcript_verification
+from parley.evidence.offline import KeyRing, verify_offline_cli, verify_proof
+from parley.evidence.proof import make_proof, root_from_set_proof, set_proof_coords
+from parley.evidence.transcript import export_transcript, synthetic_transcript, verify_transcript
 from parley.messaging.acknowledge import do_acknowledge
 from parley.messaging.receipts import accept_receipts
 from parley.messaging.receive import receive_batch
 from parley.messaging.send import Draft, do_send_message
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
-from parley.record import merkle, transcript
-from parley.record.measure import measure_transcript, measure_transcript_verification
-from parley.record.offline import KeyRing, verify_offline_cli, verify_proof
-from parley.record.proof import make_proof, root_from_set_proof, set_proof_coords
-from parley.record.transcript import export_transcript, synthetic_transcript, verify_transcript
+from parley.record import merkle
 from tests.record_integration.conftest import Nodes, exchange, wire
 
 CHANNEL = "north-line"

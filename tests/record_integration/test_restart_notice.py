@@ -19,12 +19,12 @@ from sqlalchemy import select
 
 from parley.continuity.backup import restore_backup, take_backup
 from parley.errors import ConflictError
+from parley.federation.restart import KIND
+from parley.federation.witnessing import answer_checkpoint, prepare_request
 from parley.node import Node
 from parley.protocol import signing
 from parley.protocol.keys import SigningKeyPair, b64, unb64
-from parley.record.restart import KIND
 from parley.record.witness_tables import witness_evidence, witness_state, witnessed_checkpoints
-from parley.record.witnessing import answer_checkpoint, prepare_request
 from parley.running.status import node_status
 from tests.record_integration.conftest import Nodes, exchange, grow, wire
 
@@ -135,8 +135,8 @@ def test_recovery_takes_a_checkpoint_signed_before_a_key_rotation(nodes: Nodes, 
     rotated away from since: it verifies by the key history, not only the current key."""
     from parley.cli.main import main
     from parley.continuity.recovery import _check_checkpoint
+    from parley.directory.control_outbox import pending_control
     from parley.directory.keys import apply_peer_document
-    from parley.federation.control import pending_control
 
     a, b = nodes.a, nodes.b
     grow(b, 3)

@@ -1,7 +1,7 @@
 """Checkpoint exchange and cosigning between two nodes, in process, with a ManualClock.
 
 The HTTP transport is left out: ``exchange`` runs the requester and responder halves the
-way :func:`parley.record.witnessing.exchange_checkpoints` does, including the retry on a
+way :func:`parley.federation.witnessing.exchange_checkpoints` does, including the retry on a
 409 ``witness_size_mismatch``, with a JSON round trip in between.
 """
 
@@ -11,6 +11,13 @@ import pytest
 from sqlalchemy import select, update
 
 from parley.errors import ConflictError
+from parley.federation.witnessing import (
+    accept_response,
+    answer_checkpoint,
+    cosigner_verifier,
+    log_name,
+    prepare_request,
+)
 from parley.node import Node
 from parley.protocol.keys import SigningKeyPair, b64
 from parley.record import log
@@ -21,13 +28,6 @@ from parley.record.witness_tables import (
     record_cosignatures,
     witness_evidence,
     witness_state,
-)
-from parley.record.witnessing import (
-    accept_response,
-    answer_checkpoint,
-    cosigner_verifier,
-    log_name,
-    prepare_request,
 )
 from parley.running.status import node_status
 from tests.record_integration.conftest import Nodes, exchange, grow, tamper_log, wire

@@ -36,9 +36,9 @@ from parley.federation.linktest import (
     note_traffic,
     record_result,
 )
+from parley.federation.witness_schedule import WitnessSchedule
 from parley.node import Node
 from parley.node_running import PID_FILE, serving, write_pid_file
-from parley.record.witness_schedule import WitnessSchedule
 from parley.storage.tables import alarms, link_state
 from tests.federation.crafting import quick_pair
 

@@ -13,11 +13,12 @@ import pytest
 from sqlalchemy import func, select
 
 from parley.cli.main import main
+from parley.directory.contacts import operator_contacts
 from parley.directory.desks import do_add_desk
 from parley.directory.operators import do_add_operator
 from parley.node import Node, init_home
 from parley.storage.tables import audit_log
-from parley.watch.tables import handovers, operator_contacts, shifts
+from parley.watch.tables import handovers, shifts
 
 PASSWORD = "correct horse battery"
 

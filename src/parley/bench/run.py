@@ -335,7 +335,7 @@ def bench_record(plan: BenchPlan, work: Path, progress: Progress) -> list[dict[s
 
 def verification_rate(n: int) -> float:
     """Transcript entries per second through the full offline check, on every core."""
-    from parley.record.measure import measure_transcript_verification
+    from parley.evidence.measure import measure_transcript_verification
 
     return round(measure_transcript_verification(n), 1)
 

@@ -6,8 +6,8 @@ from parley.channels.charter import CONTROL_TYPES
 from parley.channels.registry import get_channel_txn
 from parley.channels.status import StatusRecord, apply_status_record_txn, make_status_record
 from parley.clock import format_time
+from parley.directory.control_outbox import queue_control_txn
 from parley.errors import UsageError
-from parley.federation.control import queue_control_txn
 from parley.formats.texts import T
 from parley.node import Node
 

@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
-from parley.channels.charter import Charter, CharterDocument, type_labels
+from parley.channels.charter import Charter, CharterDocument
 from parley.errors import NotFoundError, RefusedError
+from parley.formats.labels import type_labels
 from parley.formats.texts import T, Text
 from parley.protocol.canonical import loads_strict
 from parley.storage.tables import channels

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from parley.channels.charter import Charter, CharterDocument, parse_charter_document
+from parley.directory.control_outbox import queue_control_txn
 from parley.errors import ConflictError, NotFoundError, UsageError
-from parley.federation.control import queue_control_txn
 from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.canonical import canonical_bytes

@@ -14,8 +14,9 @@ from typing import Annotated
 
 import typer
 
-from parley.cli.common import node_from, print_json, read_json_file, say
+from parley.cli.common import node_from, print_json, say
 from parley.errors import UsageError
+from parley.files import read_json_file
 from parley.formats.texts import T
 
 
@@ -86,17 +87,10 @@ def _export_transcript(ctx: typer.Context, channel: str, out: Path) -> None:
         raise UsageError(
             T("--transcript needs --channel"), hint=T("parley export --transcript --channel C --out FILE")
         )
-    try:
-        from parley.record import transcript as transcript_module
-    except ImportError:
-        transcript_module = None  # type: ignore[assignment]
-    run = getattr(transcript_module, "export_transcript_cli", None)
-    if run is None:
-        raise UsageError(
-            T("this build cannot export transcripts through `parley export`"),
-            hint=T("use `parley transcript export` instead"),
-        )
-    run(ctx, channel, out)
+    from parley.cli.record_cli import transcript_export
+
+    # The same as `parley transcript export --channel C --out FILE`.
+    transcript_export(ctx, channel=channel, out=out, as_json=False)
 
 
 def import_bundle(

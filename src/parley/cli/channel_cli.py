@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from parley.cli.common import label, node_from, print_json, read_json_file, say
+from parley.cli.common import label, node_from, print_json, say
+from parley.files import read_json_file
 from parley.formats.catalogue import load_catalogue
 from parley.formats.texts import T, cli_lang
 from parley.formats.times import when
@@ -128,7 +129,7 @@ def channel_show(ctx: typer.Context, channel: str, as_json: bool = typer.Option(
 def _show_charter(c: Channel, hist: Sequence[StatusRecord], lang: str) -> None:
     """The charter as its reader reads it: labels from the catalogue, names, basis, topics and
     durations in ``lang`` (docs/channels.md#languages); codes only where they are ids."""
-    from parley.channels.charter import duration_in, language_names
+    from parley.formats.labels import duration_in, language_names
 
     cat = load_catalogue(lang)
     ch = c.charter

@@ -97,22 +97,6 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def read_json_file(path: Path, kind: str = "JSON file") -> Any:
-    """A JSON file through the bounded reader (parley.files): size, file type and depth checked."""
-    from parley.errors import UsageError
-    from parley.files import read_bounded
-    from parley.protocol.canonical import loads_strict
-
-    data = read_bounded(path, kind)
-    try:
-        return loads_strict(data)
-    except ValueError as exc:
-        raise UsageError(
-            T("{path} is not valid JSON: {exc}", path=path, exc=exc),
-            hint=T("pass the file exactly as it was handed to you"),
-        ) from exc
-
-
 LANGUAGES = ("nb", "ru", "en")
 
 

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import typer
 
-from parley.cli.common import node_from, print_json, read_json_file, say
+from parley.cli.common import node_from, print_json, say
 from parley.directory.parties import party_name
 from parley.directory.policy import role_name
 from parley.errors import UsageError
+from parley.files import read_json_file
 from parley.formats.texts import N, T, Text, cli_lang
 
 peer_app = typer.Typer(help="Peers: other nodes, pinned by their identity cards.", no_args_is_help=True)

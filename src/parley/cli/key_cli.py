@@ -13,8 +13,9 @@ from typing import Any
 
 import typer
 
-from parley.cli.common import node_from, print_json, read_json_file, say
+from parley.cli.common import node_from, print_json, say
 from parley.errors import UsageError
+from parley.files import read_json_file
 from parley.formats.texts import T
 
 key_app = typer.Typer(

@@ -19,12 +19,10 @@ except ImportError:  # pragma: no cover
 
 from parley.cli import (
     backup_cli,
-    bench_cli,
     bundle_cli,
     chain_cli,
     channel_cli,
     console_cli,
-    demo_cli,
     directory_cli,
     key_cli,
     message_cli,
@@ -94,8 +92,6 @@ app.command("ack")(serve_cli.ack)
 app.command("show")(serve_cli.show)
 app.command("proof")(record_cli.proof)
 app.add_typer(record_cli.transcript_app, name="transcript")
-app.command("bench")(bench_cli.bench)
-app.command("demo")(demo_cli.demo)
 app.add_typer(workflows_cli.incident_app, name="incident")
 app.add_typer(workflows_cli.meeting_app, name="meeting")
 app.add_typer(workflows_cli.relationship_app, name="relationship")

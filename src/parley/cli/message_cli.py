@@ -261,7 +261,7 @@ def verify(
 ) -> None:
     """Re-check every stored envelope, signature and chain link (or an offline file)."""
     if proof is not None or transcript is not None:
-        from parley.record.offline import verify_offline_cli
+        from parley.evidence.offline import verify_offline_cli
 
         verify_offline_cli(proof=proof, transcript=transcript, cards=key)
         return

@@ -44,7 +44,7 @@ def proof(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Write a message's proof: envelope, receipts, acknowledgment, log proofs, checkpoint."""
-    from parley.record.proof import make_proof
+    from parley.evidence.proof import make_proof
 
     data, notes = make_proof(node_from(ctx), message_id)
     _write(out, data)
@@ -76,7 +76,7 @@ def proof(
 
 def write_transcript(node: Node, channel: str, out: Path) -> dict[str, Any]:
     """Export ``channel``'s transcript to ``out``; what it holds (for ``parley export``)."""
-    from parley.record.transcript import export_transcript
+    from parley.evidence.transcript import export_transcript
 
     data = export_transcript(node, channel)
     _write(out, data)

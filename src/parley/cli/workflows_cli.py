@@ -330,7 +330,7 @@ def meeting_show(
     if m.prepares:
         say(T("  prepares {m_prepares}", m_prepares=m.prepares))
     for item in p["agenda"]:
-        from parley.channels.charter import topic_label
+        from parley.formats.labels import topic_label
 
         topic = topic_label(str(item["topic"]), cli_lang())  # a label, never the code
         agenda: Text | str = f"  {item['item_id']:>5}. [{topic}] {item['title']['text']}"

@@ -14,7 +14,7 @@ Each kind is listed oldest first with its exact count, limited to what the opera
 item counts once, under its most urgent kind: an overdue FLASH is ``overdue``.
 
 The sound and desktop notices belong to the operator, stored on the node
-(:mod:`parley.console.alert_tables`): a mute lasts a chosen number of minutes, is audited
+(:mod:`parley.watch.alert_tables`): a mute lasts a chosen number of minutes, is audited
 (``alert_mute`` / ``alert_unmute``), and covers only what was open when it was set — an item
 that opens later sounds again, so a mute never silences a FLASH nobody has seen.
 """
@@ -28,7 +28,6 @@ from typing import Any
 from sqlalchemy import and_, func, insert, select, update
 
 from parley.clock import format_time, parse_time
-from parley.console.alert_tables import alert_preferences
 from parley.directory.audit import audit_txn
 from parley.directory.operators import Operator
 from parley.directory.policy import status_for, visible_channel_ids
@@ -38,6 +37,7 @@ from parley.messaging.deadlines import overdue_messages
 from parley.node import Node
 from parley.storage.alarms import alarm_json
 from parley.storage.tables import acknowledgments, alarms, delivery, envelopes, link_state
+from parley.watch.alert_tables import alert_preferences
 
 KINDS = ("flash", "overdue", "immediate", "link_down", "alarm")
 SOUNDING = frozenset({"flash", "overdue", "immediate"})  # what the sound and desktop notices are for

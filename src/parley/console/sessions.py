@@ -26,8 +26,8 @@ import pyotp
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 
 from parley.console import totp_secrets
-from parley.console.tables import console_login_failures, console_sessions, console_totp_steps
 from parley.directory.operators import Operator, get_operator, password_hash_of, password_matches
+from parley.directory.session_tables import console_login_failures, console_sessions, console_totp_steps
 from parley.errors import AuthError, UsageError
 from parley.formats.texts import N, T
 from parley.node import Node

@@ -15,7 +15,6 @@ from typing import Any
 from markupsafe import Markup
 from sqlalchemy import select
 
-from parley.channels.charter import duration_in, language_names
 from parley.channels.registry import Channel, get_channel_txn, list_channels_txn
 from parley.channels.status import history_txn
 from parley.clock import format_time
@@ -26,6 +25,7 @@ from parley.directory.policy import Action, acting_desks, sees_channel, status_f
 from parley.errors import NotFoundError, ParleyError
 from parley.formats.catalogue import load_catalogue
 from parley.formats.exports import to_feature_collection
+from parley.formats.labels import duration_in, language_names
 from parley.formats.render import render as render_envelope
 from parley.formats.render import render_html
 from parley.formats.summary import Summary

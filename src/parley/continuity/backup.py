@@ -358,8 +358,7 @@ def restore_backup(
     archive: Path, home: Path, *, force: bool = False, passphrase_file: Path | None = None
 ) -> Restored:
     """Put ``archive`` back into ``home``; refuses, changing nothing, when it should not."""
-    from parley.continuity.recovery import write_marker
-    from parley.node import resolve_db_url
+    from parley.node import resolve_db_url, write_marker
     from parley.node_running import serving
 
     state = serving(home)

@@ -28,77 +28,24 @@ still runs, but sends are only held once a peer is found to hold more.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parley.clock import format_time
-from parley.errors import ConflictError, ParleyError, RefusedError
-from parley.file_modes import create_private_file
+from parley.errors import ParleyError, RefusedError
 from parley.formats.texts import T, Text
-from parley.node import Node
+from parley.node import Node, marker_path, read_marker, recovering_error, write_marker
 
 if TYPE_CHECKING:
     from parley.federation.runtime import Runtime
 
 log = logging.getLogger("parley.recovery")
 
-RECOVERY_FILE = "recovery.json"
 HASH_MAX = 128  # an envelope hash is "sha256:" and 64 hex digits (§5)
 MAX_NOTE_CHARS = 8192
 MAX_RECEIPTS = 1000  # receipts taken from one /returned answer
 RETRY_S = (1.0, 30.0)  # first and longest wait before asking a peer that did not answer again
-
-
-def recovering_error() -> ConflictError:
-    return ConflictError(
-        T(
-            "this node is recovering its own chains from its peers after a restore: "
-            "nothing is signed or sent until that is done; nothing was stored"
-        ),
-        code="recovering",
-        http_status=503,
-        hint=T("wait until `parley status` no longer shows recovery, then send again"),
-    )
-
-
-def marker_path(home: Path) -> Path:
-    return home / RECOVERY_FILE
-
-
-def write_marker(home: Path, data: dict[str, Any]) -> None:
-    path = marker_path(home)
-    tmp = path.with_suffix(".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    create_private_file(tmp)
-    tmp.write_text(json.dumps(data, sort_keys=True))
-    tmp.replace(path)
-
-
-def read_marker(home: Path) -> dict[str, Any] | None:
-    from parley.files import read_bounded
-
-    path = marker_path(home)
-    if not path.exists():
-        return None
-    try:
-        data = json.loads(read_bounded(path, "JSON file"))
-    except (ParleyError, ValueError):
-        data = {}  # unreadable: still a marker, recovery still required
-    return data if isinstance(data, dict) else {}
-
-
-def hold_by_marker(node: Node) -> None:
-    """Installed by ``Node.open`` when the home holds ``recovery.json`` (a CLI send while the
-    node recovers, or before its first start after a restore): refuse every send."""
-
-    def hold(channel: str) -> None:
-        raise recovering_error()
-
-    node.hold_sending = hold
 
 
 @dataclass
@@ -354,9 +301,9 @@ def _check_checkpoint(node: Node, peer: str, doc: Any) -> int | None:
     """The size of this node's log the peer last cosigned, once both signatures verify."""
     if doc is None:
         return None
+    from parley.federation.witnessing import log_verifier_for, verify_peer_cosignature
     from parley.record.checkpoint import CheckpointError, open_checkpoint
     from parley.record.note import NoteError
-    from parley.record.witnessing import log_verifier_for, verify_peer_cosignature
 
     if (
         not isinstance(doc, dict)

@@ -12,14 +12,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Column, String, Table, delete, insert, select, update
 
 from parley.directory.audit import audit_txn
 from parley.directory.operators import get_operator
 from parley.errors import UsageError
 from parley.formats.texts import T
 from parley.node import Node
-from parley.watch.tables import operator_contacts
+from parley.storage.metadata import metadata
+from parley.storage.tables import UTCDateTime
+
+# One row per operator with an address; pages read it (parley.watch.pagers).
+operator_contacts = Table(
+    "operator_contacts",
+    metadata,
+    Column("username", String(64), primary_key=True),
+    Column("email", String(254), nullable=True),
+    Column("phone", String(16), nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
 
 MAX_EMAIL = 254
 MAX_LOCAL = 64

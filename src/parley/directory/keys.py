@@ -269,7 +269,7 @@ def _peer_names(conn: Connection) -> list[str]:
 
 def apply_signed(node: Node, doc: Any) -> tuple[str, bool]:
     """Install a signed request for this node; return (action, changed)."""
-    from parley.federation.control import queue_control_txn
+    from parley.directory.control_outbox import queue_control_txn
 
     if not isinstance(doc, dict):
         raise UsageError(T("not a signed key request"), code="bad_key_request")

@@ -162,7 +162,7 @@ def apply_tls_update(node: Node, origin: str, payload: Any) -> bool:
 def _verified(node: Node, origin: str, key: PublicKey, payload: Any) -> tuple[tlsupdate.TlsUpdate, PublicKey]:
     """The update checked with ``origin``'s current key, or the unrevoked key valid at its
     ``issued`` time (made just before a rotation dated ahead took over, §13.4); the key."""
-    from parley.federation.auth import key_valid_at
+    from parley.protocol.keyhistory import key_valid_at
 
     current: PublicKey = getattr(key, "current", key)
     body = payload.get("tls_update") if isinstance(payload, dict) else None
@@ -278,7 +278,7 @@ def _own_card(node: Node, pem: str) -> IdentityCard:
 
 
 def _queue_update_txn(conn: Connection, node: Node, card: IdentityCard, keep: list[str]) -> dict[str, Any]:
-    from parley.federation.control import queue_control_txn
+    from parley.directory.control_outbox import queue_control_txn
 
     last = conn.execute(
         select(func.max(tls_updates.c.number)).where(tls_updates.c.node == node.name)

@@ -25,6 +25,7 @@ from parley.errors import AuthError
 from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol import signing
+from parley.protocol.keyhistory import key_valid_at
 from parley.storage.tables import seen_requests
 
 H_ORIGIN = "parley-origin"
@@ -165,19 +166,6 @@ def authenticate_request(node: Node, method: str, path: str, headers: Any, body:
         if alternative is None or not signing.verify("request", payload, sig, alternative):
             raise AuthError(T("request signature does not verify"), code="bad_request_signature")
     return Authenticated(origin, nonce_key(origin, nonce), now, skew)
-
-
-def key_valid_at(public: Any, at: str) -> Any:
-    """The retired, unrevoked key of a history whose interval holds ``at`` (None without one)."""
-    entries = getattr(public, "entries", None)
-    if not isinstance(entries, dict):
-        return None
-    for kid, e in entries.items():
-        if kid == public.current_id or (e.revoked_at is not None and at >= e.revoked_at):
-            continue
-        if e.valid_from <= at and (e.valid_until is None or at < e.valid_until):
-            return e.public
-    return None
 
 
 def nonce_key(origin: str, nonce: str) -> str:

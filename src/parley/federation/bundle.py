@@ -29,8 +29,8 @@ from sqlalchemy import select
 
 from parley.channels.registry import get_channel_txn
 from parley.clock import format_time
+from parley.directory.control_outbox import ROUTES
 from parley.errors import AuthError, ForbiddenError, RefusedError, UsageError, VerificationError
-from parley.federation.control import ROUTES
 from parley.formats.texts import T
 from parley.messaging.receipts import accept_receipts, receipted_upto_txn
 from parley.messaging.receive import GapError, receive_batch

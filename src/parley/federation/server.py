@@ -132,8 +132,7 @@ def federation_routes(service: Runtime) -> list[Route]:
 
         return endpoint
 
-    from parley.federation import handlers, recovery_routes
-    from parley.record import witnessing
+    from parley.federation import handlers, recovery_routes, witnessing
 
     def post(path: str, handler: Handler, *, own_nonce: bool = False) -> Route:
         endpoint = wrap(handler, "POST", own_nonce=own_nonce, model=BODY_MODELS[path])

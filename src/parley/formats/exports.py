@@ -253,7 +253,7 @@ def to_ical(envelope: Mapping[str, Any], *, lang: str = "en") -> bytes:
             T("a {envelope_type} message is not a meeting proposal", envelope_type=envelope["type"]),
             hint=T("iCalendar export covers meeting-proposal messages"),
         )
-    from parley.channels.charter import topic_label  # not at import: channels imports formats
+    from parley.formats.labels import topic_label
 
     body = envelope["body"]
     cat = load_catalogue(lang)

@@ -166,7 +166,7 @@ class _Renderer:
         kind = node.kind if node is not None else None
         if prop == "topic" and isinstance(value, str):
             # A charter's topic code (``border_situation``) as its label in the reader's language.
-            from parley.channels.charter import topic_label
+            from parley.formats.labels import topic_label
 
             return topic_label(value, cat.lang)
         if kind == "utc_time" and isinstance(value, str):

@@ -500,3 +500,16 @@ def build_history(
     for doc in records[:MAX_HISTORY]:
         history = history.apply(parse_record(doc, root, node=node), now=None)
     return history
+
+
+def key_valid_at(public: Any, at: str) -> Any:
+    """The retired, unrevoked key of a history whose interval holds ``at`` (None without one)."""
+    entries = getattr(public, "entries", None)
+    if not isinstance(entries, dict):
+        return None
+    for kid, e in entries.items():
+        if kid == public.current_id or (e.revoked_at is not None and at >= e.revoked_at):
+            continue
+        if e.valid_from <= at and (e.valid_until is None or at < e.valid_until):
+            return e.public
+    return None

@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from parley.federation.client import PeerClient
 from parley.federation.linktest import TrafficEvidence
 from parley.federation.sender import PeerSender
+from parley.federation.witness_schedule import Witnessing
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
-from parley.record.witness_schedule import Witnessing
 from parley.running.committer import Committer
 from parley.watch.paging import paging_loop
 
@@ -271,9 +271,9 @@ class Service:
 
     async def _control_loop(self) -> None:
         """Deliver queued charters and status records; pick up peers added meanwhile."""
+        from parley.directory.control_outbox import ROUTES, mark_delivered, pending_control
         from parley.directory.peers import list_peers
         from parley.federation.client import PeerRefused
-        from parley.federation.control import ROUTES, mark_delivered, pending_control
 
         while not self.stop.is_set():
             self.beat("delivery")

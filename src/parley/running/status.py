@@ -3,7 +3,7 @@
 Besides the per-peer and per-channel figures it says whether the node is serving
 (:mod:`parley.node_running`), which tested links are not UP (the states are defined in
 :mod:`parley.federation.linktest` and docs/watch.md), and how far each peer's latest
-cosignature of this node's log is behind the log (:mod:`parley.record.witness_schedule`).
+cosignature of this node's log is behind the log (:mod:`parley.federation.witness_schedule`).
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ def node_status(node: Node) -> dict[str, Any]:
 def recovery_status(node: Node) -> dict[str, Any] | None:
     """None, or what ``recovery.json`` says: the node recovers its own chains (or has been
     restored and not started since) and signs nothing until that is done (parley.continuity.recovery)."""
-    from parley.continuity.recovery import read_marker
+    from parley.node import read_marker
 
     marker = read_marker(node.home)
     if marker is None:
@@ -112,7 +112,7 @@ def status_in(status: dict[str, Any], node: Node, lang: str) -> dict[str, Any]:
 
 def cosignature_progress(node: Node) -> list[dict[str, Any]]:
     """Per peer that witnesses this node: the largest size it cosigned, of how many."""
-    from parley.record.witness_schedule import witness_view
+    from parley.federation.witness_schedule import witness_view
 
     size, cosigned, peers = witness_view(node)
     return [

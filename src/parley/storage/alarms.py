@@ -159,7 +159,7 @@ _TEMPLATES: dict[str, tuple[str, Callable[[Mapping[str, Any]], str], Text]] = {
         _always(SECURITY),
         T("{peer}'s record went back from size {old_size} to size {size} (evidence kept)"),
     ),
-    # A restored peer said where its record restarts (parley.record.restart): not an attack
+    # A restored peer said where its record restarts (parley.federation.restart): not an attack
     # on its face, but a person should know, and the old checkpoint is kept.
     "record_restarted": (
         "record_restarted",

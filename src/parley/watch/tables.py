@@ -1,4 +1,4 @@
-"""Tables of the watch roster, handovers and operator contact addresses.
+"""Tables of the watch roster and handovers (operators' contact addresses are the directory's).
 
 A shift is stored as two UTC instants plus the IANA time zone (RFC 9557 / tz database
 name) it was written in, so that comparisons are exact and displays can name the zone
@@ -44,12 +44,3 @@ handovers = Table(
     Column("confirmed_at", UTCDateTime, nullable=True),
 )
 Index("ix_watch_handovers_desk", handovers.c.desk, handovers.c.started_at)
-
-operator_contacts = Table(
-    "operator_contacts",
-    metadata,
-    Column("username", String(64), primary_key=True),
-    Column("email", String(254), nullable=True),
-    Column("phone", String(16), nullable=True),
-    Column("updated_at", UTCDateTime, nullable=False),
-)

@@ -646,7 +646,7 @@ def do_sign_protocol(
 
 def check_agenda_topics(topics: Sequence[str], channel: str, body: Mapping[str, Any]) -> None:
     """Agenda items must keep to the charter's topics (the same check on send and receipt)."""
-    from parley.channels.charter import topic_labels
+    from parley.formats.labels import topic_labels
 
     outside = [str(i.get("topic")) for i in body.get("agenda", ()) if i.get("topic") not in topics]
     if outside:

@@ -51,6 +51,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from parley.errors import ConflictError, UsageError
 from parley.federation.models import MAX_INT, CheckpointBody, check_body
+from parley.federation.restart import (
+    apply_restart_txn,
+    diverged_txn,
+    make_notice_txn,
+    parse_notice,
+    restart_base_txn,
+)
 from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.keys import PublicKey, b64, unb64
@@ -69,13 +76,6 @@ from parley.record.checkpoint import (
     verify_cosignature,
 )
 from parley.record.note import Ed25519Verifier, Note, NoteError, parse_note
-from parley.record.restart import (
-    apply_restart_txn,
-    diverged_txn,
-    make_notice_txn,
-    parse_notice,
-    restart_base_txn,
-)
 from parley.record.witness_tables import (
     record_checkpoints,
     record_cosignatures,
@@ -106,7 +106,7 @@ __all__ = [
     "verify_peer_cosignature",
 ]
 
-logger = logging.getLogger("parley.record.witnessing")
+logger = logging.getLogger("parley.federation.witnessing")
 
 ORIGIN_PREFIX = "parley."
 ROUTE = "/checkpoint"
@@ -304,7 +304,7 @@ def witness_txn(
     (a mismatch is answered with that size). The requester asked for a proof from its own
     last size, so a mismatch there means another exchange got in between; it then only
     checks the root against any checkpoint of the same size it already holds.
-    ``restart``: a restored peer's restart notice (:mod:`parley.record.restart`); when it
+    ``restart``: a restored peer's restart notice (:mod:`parley.federation.restart`); when it
     holds, the proof is checked from the size it kept instead.
     """
     now = node.clock.now()

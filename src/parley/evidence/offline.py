@@ -5,7 +5,7 @@ No database and no network: only the file and the identity cards of the nodes, g
 the first thing that is wrong and names it; the order of the steps is fixed, so the same
 file always gives the same answer.
 
-Checking a proof file (:mod:`parley.record.proof`) runs these steps:
+Checking a proof file (:mod:`parley.evidence.proof`) runs these steps:
 
 1. format      the file is a ``parley-proof/1`` object with the expected fields;
 2. cards       every card verifies, and no two cards give one node two keys;
@@ -22,7 +22,7 @@ Checking a proof file (:mod:`parley.record.proof`) runs these steps:
                message (or its acknowledgment) by ``prev`` hashes; the acknowledgment
                names the message's id and hash and comes from another node.
 
-Transcripts are checked by :func:`parley.record.transcript.verify_transcript`, with steps
+Transcripts are checked by :func:`parley.evidence.transcript.verify_transcript`, with steps
 1–3 shared from here.
 """
 
@@ -35,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from parley.errors import ParleyError, UsageError, VerificationError
+from parley.evidence.proof import PROOF_FORMAT, leaf_hash_of, receipt_ref
+from parley.federation.witnessing import ORIGIN_PREFIX, cosigner_verifier_for, log_name, log_verifier_for
 from parley.formats.texts import T, Text, cli_lang
 from parley.protocol.canonical import canonical_bytes
 from parley.protocol.card import parse_card
@@ -45,8 +47,6 @@ from parley.protocol.verify import verify_envelope
 from parley.record import merkle
 from parley.record.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from parley.record.note import Note, NoteError
-from parley.record.proof import PROOF_FORMAT, leaf_hash_of, receipt_ref
-from parley.record.witnessing import ORIGIN_PREFIX, cosigner_verifier_for, log_name, log_verifier_for
 
 __all__ = [
     "KeyRing",
@@ -124,7 +124,7 @@ class KeyRing:
 
 
 def load_cards(paths: Sequence[Path]) -> KeyRing:
-    from parley.cli.common import read_json_file
+    from parley.files import read_json_file
 
     keys: dict[str, PublicKey] = {}
     roots: dict[str, PublicKey] = {}
@@ -564,7 +564,7 @@ def _check_cover(
 
 
 def _read(path: Path, what: str) -> Any:
-    from parley.cli.common import read_json_file
+    from parley.files import read_json_file
 
     try:
         return read_json_file(path)
@@ -591,7 +591,7 @@ def verify_offline_cli(*, proof: Path | None, transcript: Path | None, cards: li
         for line in report.lines(cli_lang()):
             typer.echo(line)
     if transcript is not None:
-        from parley.record.transcript import verify_transcript
+        from parley.evidence.transcript import verify_transcript
 
         treport = verify_transcript(_read(transcript, "transcript"), keys)
         for line in treport.lines(cli_lang()):

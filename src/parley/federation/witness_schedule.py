@@ -1,7 +1,7 @@
 """When to exchange checkpoints: after traffic, debounced, and after every link test.
 
 The exchange itself (C2SP tlog-witness style, RFC 9162 consistency proofs) is in
-:mod:`parley.record.witnessing`; docs/record.md §Witnessing and docs/watch.md §Link and
+:mod:`parley.federation.witnessing`; docs/record.md §Witnessing and docs/watch.md §Link and
 record state say what it guarantees. Each node makes sure its *own* log gets cosigned:
 as the requester of an exchange it receives the peer's cosignature of its checkpoint in
 the same round trip, whereas its cosignature of the peer's checkpoint reaches the peer
@@ -33,7 +33,7 @@ from parley.node import Node
 if TYPE_CHECKING:
     from parley.federation.runtime import Runtime
 
-log = logging.getLogger("parley.record.witness_schedule")
+log = logging.getLogger("parley.federation.witness_schedule")
 
 QUIET_S = 2.0
 MIN_INTERVAL_S = 5.0
@@ -115,7 +115,7 @@ class Witnessing:
     async def exchange(self, service: Runtime, peer: str) -> bool:
         """One checkpoint exchange with ``peer``: True when the peer cosigned this node's
         checkpoint. Never raises (failures are logged)."""
-        from parley.record.witnessing import exchange_checkpoints
+        from parley.federation.witnessing import exchange_checkpoints
 
         lock = self._locks.setdefault(peer, asyncio.Lock())
         async with lock:

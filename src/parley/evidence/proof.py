@@ -7,9 +7,9 @@ Merkle log and its RFC 9162 inclusion proof; and the signed checkpoint those pro
 against, with the counterpart's cosignatures (C2SP tlog-cosignature). A leaf is
 ``kind || 0x00 || ref || 0x00 || canonical bytes`` (:mod:`parley.record.journal`), so the
 verifier recomputes it from the signed object alone. The file format is in docs/record.md;
-:mod:`parley.record.offline` checks it with no database and no network.
+:mod:`parley.evidence.offline` checks it with no database and no network.
 
-Also here, shared with transcripts (:mod:`parley.record.transcript`):
+Also here, shared with transcripts (:mod:`parley.evidence.transcript`):
 
 * :func:`log_section` picks the checkpoint to prove against: the largest one a
   counterpart cosigned, if it covers every leaf needed, else a fresh one of the whole log
@@ -29,6 +29,12 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from parley.errors import NotFoundError, VerificationError
+from parley.federation.witnessing import (
+    cosignature_lines_txn,
+    cosigned_checkpoint_txn,
+    log_name,
+    own_checkpoint_txn,
+)
 from parley.formats.texts import T
 from parley.node import Node
 from parley.protocol.canonical import canonical_bytes, loads_strict
@@ -37,12 +43,6 @@ from parley.record import log, merkle
 from parley.record.checkpoint import Checkpoint
 from parley.record.journal import leaf_data
 from parley.record.tables import log_leaves, log_nodes
-from parley.record.witnessing import (
-    cosignature_lines_txn,
-    cosigned_checkpoint_txn,
-    log_name,
-    own_checkpoint_txn,
-)
 from parley.storage.tables import acknowledgments, envelopes, receipts
 
 __all__ = [
@@ -374,7 +374,7 @@ def make_proof(node: Node, message_id: str) -> tuple[dict[str, Any], list[str]]:
             {k: item[k] for k in ("role", "kind", "leaf_index", "data", "inclusion")} for item in items
         ],
     }
-    from parley.record.transcript import with_key_history
+    from parley.evidence.transcript import with_key_history
 
     return with_key_history(node, out, sorted(members)), notes
 

@@ -1,4 +1,4 @@
-"""Tables of the operator console: server-side sessions and the log-in brake.
+"""Tables of operators' console sessions and the log-in brake (used by parley.console.sessions).
 
 A browser holds only a random session token (in a ``__Host-`` cookie, RFC 6265bis); the
 node keeps the token's SHA-256, who it belongs to, its CSRF token and when it ends, so a

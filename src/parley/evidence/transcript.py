@@ -6,13 +6,13 @@ docs/record.md):
 * the charter document with every member's signature, and the signed status records;
 * every log entry of the channel, in this node's log order: both sides' envelopes (messages
   and acknowledgments alike) and receipts, each with its leaf index;
-* one *set inclusion proof* (:mod:`parley.record.proof`) that all those leaves are in the
+* one *set inclusion proof* (:mod:`parley.evidence.proof`) that all those leaves are in the
   tree of the checkpoint;
 * the checkpoint, signed by this node and cosigned by the counterpart (or the newest
-  cosigned one and the consistency proof to it, see :func:`parley.record.proof.log_section`).
+  cosigned one and the consistency proof to it, see :func:`parley.evidence.proof.log_section`).
 
 ``parley verify --transcript FILE --key CARD.json …`` runs steps 1–3 of
-:mod:`parley.record.offline` (format, cards, checkpoint), then:
+:mod:`parley.evidence.offline` (format, cards, checkpoint), then:
 
 4. charter   the charter is in normal form, is the channel's, and carries a valid
              signature of every member node;
@@ -42,13 +42,20 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import repeat
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 
 from parley.clock import format_time
 from parley.errors import VerificationError
+from parley.evidence.offline import KeyRing, LogReport, _hashes, check_log_section, check_signed
+from parley.evidence.proof import (
+    leaf_hash_of,
+    log_section,
+    receipt_ref,
+    root_from_set_proof,
+    set_proof,
+)
 from parley.formats.texts import N, T, Text, render
 from parley.node import Node
 from parley.protocol.canonical import canonical_bytes, loads_strict
@@ -56,14 +63,6 @@ from parley.protocol.envelope import SignedEnvelope
 from parley.protocol.keys import PublicKey, b64
 from parley.protocol.receipt import Receipt
 from parley.record import merkle
-from parley.record.offline import KeyRing, LogReport, _hashes, check_log_section, check_signed
-from parley.record.proof import (
-    leaf_hash_of,
-    log_section,
-    receipt_ref,
-    root_from_set_proof,
-    set_proof,
-)
 from parley.record.tables import log_leaves
 from parley.storage.tables import envelopes, receipts
 
@@ -72,7 +71,6 @@ __all__ = [
     "TRANSCRIPT_FORMAT",
     "TranscriptReport",
     "export_transcript",
-    "export_transcript_cli",
     "verify_transcript",
 ]
 
@@ -623,11 +621,11 @@ def synthetic_transcript(
     from datetime import UTC, datetime
 
     from parley.channels.charter import CharterDocument, charter_from_dict
+    from parley.federation.witnessing import log_name
     from parley.protocol.envelope import build_envelope
     from parley.protocol.keys import SigningKeyPair
     from parley.protocol.receipt import make_receipt
     from parley.record.checkpoint import Checkpoint, cosign, sign_checkpoint
-    from parley.record.witnessing import log_name
 
     names = ("node-a", "node-b")
     keys = {name: SigningKeyPair(bytes([i + 1]) * 32) for i, name in enumerate(names)}
@@ -726,16 +724,6 @@ def synthetic_transcript(
 
 
 def _coords(indices: Sequence[int], size: int) -> list[tuple[int, int]]:
-    from parley.record.proof import set_proof_coords
+    from parley.evidence.proof import set_proof_coords
 
     return set_proof_coords(indices, size)
-
-
-def export_transcript_cli(ctx: Any, channel: str, out: Path) -> None:
-    """``parley export --transcript --channel C --out FILE``, routed from the bundle CLI.
-
-    The same as ``parley transcript export --channel C --out FILE``.
-    """
-    from parley.cli.record_cli import transcript_export
-
-    transcript_export(ctx, channel=channel, out=out, as_json=False)

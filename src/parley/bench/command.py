@@ -52,7 +52,7 @@ def bench(
 
     if from_json is not None:
         try:
-            from parley.cli.common import read_json_file
+            from parley.files import read_json_file
 
             previous = read_json_file(from_json)
             say(markdown_report(previous)) if markdown else print_report(previous)
