@@ -56,6 +56,18 @@ def test_bench_reports_every_figure_and_draws_them(tmp_path: Path) -> None:
     assert record["entries"] == 1000
     assert record["append_rate"] > 0
     assert record["verify_per_s"] > 0
+    sig = result["signatures"]
+    assert sig["cores"] >= 1
+    assert sig["one_core_per_s"] > 0
+    assert sig["floor_per_s"] == pytest.approx(sig["one_core_per_s"] * sig["cores"], rel=1e-3)
+    named = {g["goal"]: g for g in result["goals"]}
+    assert {
+        "sqlite: p50 latency × floor",
+        "sqlite: one message a request, rate × floor's",
+        "sqlite: 20 messages a request, per second",
+        "transcript verification × signature floor",
+    } <= set(named), sorted(named)
+    assert all(g["met"] in (True, False) for g in named.values())
 
     png = render_chart(result, tmp_path / "bench.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from parley.bench.goals import goal_lines, goals
 from parley.cli.common import say
 from parley.formats.texts import T
 
@@ -190,6 +191,20 @@ def print_report(r: dict[str, Any]) -> None:
             f"{row['verify_per_s']:,.0f}",
         )
     out.print(rec)
+    sig = r.get("signatures")
+    if sig:
+        out.print(
+            f"signature floor: {sig['cores']} cores × {sig['one_core_per_s']:,.0f} Ed25519 verifies/s "
+            f"= {sig['floor_per_s']:,.0f}/s"
+        )
+    g = Table(title="goals (ratios within this run)")
+    for col in ("goal", "ratio", "bound", "met", "figures"):
+        g.add_column(col)
+    for row in r.get("goals") or goals(r):
+        bound = ("≤ " if row["at_most"] else "≥ ") + f"{row['bound']:g}"
+        met = {True: "yes", False: "[bold red]no[/bold red]", None: "not measured"}[row["met"]]
+        g.add_row(row["goal"], str(row["value"]), bound, met, row["detail"])
+    out.print(g)
 
 
 DESK_PAGES = {
@@ -318,6 +333,14 @@ def markdown_report(r: dict[str, Any]) -> str:
                 f"| {row['entries']:,} | {row['append_rate']:,.0f} | {inclusion * 1000:.2f} "
                 f"| {consistency * 1000:.2f} | {row['verify_per_s']:,.0f} |"
             )
+    sig = r.get("signatures")
+    if sig:
+        out += [
+            "",
+            f"**Signature floor**: {sig['cores']} cores × {sig['one_core_per_s']:,.0f} Ed25519 verifies/s "
+            f"on one core (PyNaCl) = {sig['floor_per_s']:,.0f}/s.",
+        ]
+    out += ["", "**Goals** (ratios within this run):", "", *goal_lines(r)]
     if r.get("desk"):
         out += ["", *desk_markdown(r["desk"])]
     return "\n".join(out)

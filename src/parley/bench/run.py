@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 import psutil
 
+from parley.bench.goals import goals, signature_floor
 from parley.bench.load import Target, concurrent, message, percentiles, sequential
 from parley.devnet.nodes import NodeProcess, make_pair
 from parley.devnet.proxy import free_port
@@ -352,7 +353,15 @@ def run_bench(plan: BenchPlan, progress: Progress) -> dict[str, Any]:
                 continue
             engines[kind] = bench_engine(kind, plan, work, progress)
         record = bench_record(plan, work, progress)
-    result: dict[str, Any] = {"machine": machine(), "floor": floor, "engines": engines, "record": record}
+        progress("[signatures] one core's Ed25519 verify rate (PyNaCl)")
+        signatures = signature_floor()
+    result: dict[str, Any] = {
+        "machine": machine(),
+        "floor": floor,
+        "signatures": signatures,
+        "engines": engines,
+        "record": record,
+    }
     for r in engines.values():
         if "latency_ms" in r:
             r["ratio_to_floor"] = {
@@ -361,6 +370,7 @@ def run_bench(plan: BenchPlan, progress: Progress) -> dict[str, Any]:
                     floor["throughput_per_s"] / max(r["throughput"]["receipted_per_s"], 1e-9), 2
                 ),
             }
+    result["goals"] = goals(result)
     return result
 
 
