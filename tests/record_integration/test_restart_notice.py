@@ -20,7 +20,7 @@ from sqlalchemy import select
 from parley.continuity.backup import restore_backup, take_backup
 from parley.errors import ConflictError
 from parley.federation.restart import KIND
-from parley.federation.witnessing import answer_checkpoint, prepare_request
+from parley.federation.witnessing import answer_checkpoint, own_checkpoint_txn, prepare_request
 from parley.node import Node
 from parley.protocol import signing
 from parley.protocol.keys import SigningKeyPair, b64, unb64
@@ -86,6 +86,29 @@ def test_a_restored_node_restarts_its_record_with_a_signed_notice(
     assert exchange(b, a).alarm is None
     assert exchange(a, b).alarm is None
     assert witnessed(a, "node-b") == 12
+    assert alarms(a) == {"record_restarted": "warning"}
+
+
+@pytest.mark.parametrize("first", ["restored", "witness"])
+def test_a_restored_log_grown_back_to_the_size_last_cosigned_restarts_too(
+    nodes: Nodes, tmp_path: Path, first: str
+) -> None:
+    """B's restored log reaches size 10 again, with another root, and B signs a checkpoint
+    of it before the exchange: the size A cosigned last is in B's log, but not A's root."""
+    a = nodes.a
+    b = restored_b(nodes, tmp_path)
+    grow(b, 3)
+    with b.engine.begin() as conn:
+        own, _ = own_checkpoint_txn(conn, b)
+    assert own.size == 10
+    result = exchange(b, a) if first == "restored" else exchange(a, b)
+    assert result.alarm is None, result
+    assert alarms(a) == {"record_restarted": "warning"}
+    assert witnessed(a, "node-b") == 10
+    grow(b, 2)
+    nodes.clock.advance(60)
+    assert exchange(a, b).alarm is None
+    assert exchange(b, a).alarm is None
     assert alarms(a) == {"record_restarted": "warning"}
 
 

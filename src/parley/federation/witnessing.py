@@ -683,15 +683,20 @@ def answer_checkpoint(node: Node, origin: str, payload: Any) -> dict[str, Any]:
                 details=details,
             )
         theirs = body["your_cosignature"]
+        since = body["your_last_size"]
+        # Whether the peer's cosignature of what it last cosigned holds on our checkpoint of
+        # that size. A restored log can grow back to exactly that size with another root:
+        # the size alone would then pass for consistent, and the peer would see a fork.
+        cosigned_other_root = False
         if theirs is not None:
             try:
                 _store_cosignature_txn(conn, node, origin, theirs["size"], theirs["cosignature"])
             except (CheckpointError, NoteError) as exc:
                 logger.warning("cosignature from %s not kept: %s", origin, exc)
+                cosigned_other_root = theirs["size"] == since
         own, note = own_checkpoint_txn(conn, node)
-        since = body["your_last_size"]
         restart = None
-        if diverged_txn(conn, since, None):
+        if cosigned_other_root or diverged_txn(conn, since, None):
             # What the peer cosigned last is not in this log: it was restored from a backup.
             restart = make_notice_txn(conn, node, origin, since)
             since = int(restart["notice"]["kept_size"])
