@@ -9,6 +9,8 @@ transcript check are tested on their own.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +230,36 @@ def test_parallel_check_reports_the_same_first_failure(monkeypatch: pytest.Monke
         errors.append(str(failed.value))
     assert errors[0] == errors[1] == errors[2]
     assert "entry 120" in errors[0]
+
+
+def test_forked_workers_check_the_same_as_one_process() -> None:
+    """A single-threaded caller (``parley verify``) forks its workers and sends them index
+    ranges only; under pytest other threads run, so this is checked in a fresh process."""
+    script = """
+import json, threading
+from parley.errors import VerificationError
+from parley.evidence import transcript
+from parley.evidence.transcript import synthetic_transcript, verify_transcript
+transcript.PARALLEL_MIN = 50
+data, keys = synthetic_transcript(300)
+wire = lambda d: json.loads(json.dumps(d))
+assert threading.active_count() == 1  # so the workers are forked
+one, two = verify_transcript(wire(data), keys, workers=1), verify_transcript(wire(data), keys, workers=2)
+assert (one.entries, one.receipts) == (two.entries, two.receipts) == (300, one.receipts)
+bad = wire(data)
+bad["entries"][250]["data"]["envelope"]["body"]["text"] = "changed"
+errors = []
+for workers in (1, 2):
+    try:
+        verify_transcript(wire(bad), keys, workers=workers)
+    except VerificationError as exc:
+        errors.append(str(exc))
+assert len(errors) == 2 and errors[0] == errors[1] and "entry 250" in errors[0], errors
+print("same")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "same"
 
 
 def test_measure_transcript_reports_a_rate() -> None:

@@ -315,7 +315,9 @@ def check_signed(
     """Verify an envelope or receipt; return it and its leaf hash in the log."""
     if kind == "envelope":
         env = verify_envelope(data, key_for)
-        return env, leaf_hash_of("envelope", env.id, canonical_bytes(data))
+        # The verified wire object's bytes, framed around the envelope's bytes that step 4
+        # computed (SignedEnvelope.to_bytes): the envelope is canonicalized once, not twice.
+        return env, leaf_hash_of("envelope", env.id, env.to_bytes())
     if kind == "receipt":
         receipt = parse_receipt(data, key_for)
         ref = receipt_ref(receipt.channel, receipt.sender, receipt.receiver, receipt.upto_seq)

@@ -37,7 +37,9 @@ reported is the same, entry and all, however the work was split.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -235,6 +237,13 @@ def _check_chunk(entries: list[Any], raw_keys: dict[str, bytes]) -> list[Checked
     return [_check_entry(e, keys) for e in entries]
 
 
+_FORKED_ENTRIES: list[Any] = []  # set in the parent just before its workers fork
+
+
+def _check_forked_range(bounds: tuple[int, int], raw_keys: dict[str, bytes]) -> list[Checked]:
+    return _check_chunk(_FORKED_ENTRIES[bounds[0] : bounds[1]], raw_keys)
+
+
 def _checked(entries: list[Any], keys: KeyRing, workers: int | None) -> Iterator[Checked]:
     cores = workers if workers is not None else (os.cpu_count() or 1)
     if keys.has_history():
@@ -245,15 +254,28 @@ def _checked(entries: list[Any], keys: KeyRing, workers: int | None) -> Iterator
         yield from _check_chunk(entries, keys.raw())
         return
     size = max(500, -(-len(entries) // (cores * 4)))
-    chunks = [entries[i : i + size] for i in range(0, len(entries), size)]
-    pool = ProcessPoolExecutor(max_workers=cores)
+    ranges = [(i, min(i + size, len(entries))) for i in range(0, len(entries), size)]
+    global _FORKED_ENTRIES
+    # Forked workers read the entries from the memory they inherit, so only index ranges
+    # go out and (error, leaf, index, summary) tuples come back: pickling every entry to a
+    # worker cost about as much as checking it. Forking a process that runs threads is
+    # unsafe, so a threaded caller (a serving node) sends the entries instead.
+    forked = "fork" in mp.get_all_start_methods() and threading.active_count() == 1
+    if forked:
+        _FORKED_ENTRIES = entries  # before the pool exists, so every worker inherits it
+    pool = ProcessPoolExecutor(max_workers=cores, mp_context=mp.get_context("fork") if forked else None)
     try:
+        if forked:
+            results = pool.map(_check_forked_range, ranges, repeat(keys.raw()))
+        else:
+            results = pool.map(_check_chunk, [entries[i:j] for i, j in ranges], repeat(keys.raw()))
         # map() yields in submission order: results come back in file order.
-        for result in pool.map(_check_chunk, chunks, repeat(keys.raw())):
+        for result in results:
             yield from result
     finally:
         # On the first failure the caller stops reading: drop the chunks not started.
         pool.shutdown(wait=True, cancel_futures=True)
+        _FORKED_ENTRIES = []
 
 
 # -- verification -----------------------------------------------------------------------------

@@ -1,8 +1,21 @@
-"""Canonical bytes by RFC 8785 (JSON Canonicalization Scheme).
+r"""Canonical bytes by RFC 8785 (JSON Canonicalization Scheme).
 
-Everything Parley signs or hashes is first turned into its RFC 8785 form by the ``rfc8785``
-package, which passes the published JCS vectors. Sorted-key ``json.dumps`` is not used: it
-differs from JCS in number and string forms, and a second implementation could not match it.
+Everything Parley signs or hashes is first turned into its RFC 8785 form. The ``rfc8785``
+package, which passes the published JCS vectors, is the reference. It is written in Python
+and was most of the time a transcript check took (2 of every 3 seconds), so a value in the
+subset where the standard library's C encoder writes exactly the JCS bytes goes through it:
+
+* no floats (ES6 number forms differ from Python's ``repr``), and integers within the
+  JSON-safe ±(2^53 − 1), beyond which the reference refuses;
+* object keys in ASCII, where sorting by code point (Python) and by UTF-16 code unit (JCS
+  §3.2.3) give one order;
+* strings escaped as JCS escapes them (``\"``, ``\\``, ``\b \f \n \r \t``, other controls as
+  lowercase ``\u00xx``; everything else as UTF-8), which ``json.dumps`` with
+  ``ensure_ascii=False`` does; a lone surrogate cannot be encoded and falls back.
+
+Anything else (a float, a non-ASCII key, a tuple) goes to the reference. Both paths are held
+to the same bytes on the JCS vectors and on hypothesis-made values
+(tests/foundation/test_canonical_fast.py).
 """
 
 from __future__ import annotations
@@ -13,9 +26,47 @@ from typing import Any
 
 import rfc8785
 
+_SAFE = 2**53 - 1
+
+
+def _in_fast_subset(value: Any) -> bool:
+    """Whether ``json.dumps`` writes ``value``'s JCS bytes (see the module docstring)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is bool or item is None:
+            continue
+        if kind is int:
+            if -_SAFE <= item <= _SAFE:
+                continue
+            return False
+        if kind is dict:
+            for key, child in item.items():
+                if type(key) is not str or not key.isascii():
+                    return False
+                stack.append(child)
+            continue
+        if kind is list:
+            stack.extend(item)
+            continue
+        return False
+    return True
+
 
 def canonical_bytes(value: Any) -> bytes:
     """The RFC 8785 bytes of a JSON value (dicts, lists, str, int, float, bool, None)."""
+    if _in_fast_subset(value):
+        try:
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+            return text.encode("utf-8")
+        except (UnicodeEncodeError, RecursionError):
+            pass  # a lone surrogate, or nesting json's encoder will not take: the reference decides
+    return reference_bytes(value)
+
+
+def reference_bytes(value: Any) -> bytes:
+    """The RFC 8785 bytes by the reference implementation (the ``rfc8785`` package)."""
     try:
         return bytes(rfc8785.dumps(value))
     except rfc8785.CanonicalizationError as exc:
