@@ -24,15 +24,15 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Se
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from fastapi import Request
-from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
-
 from parley.directory.operators import ROLES, Operator
 from parley.errors import ForbiddenError, NotFoundError, UsageError
 from parley.formats.texts import T, Text
 
 if TYPE_CHECKING:
+    # Types only: the CLI reads roles and actions without loading FastAPI (0.4 s a command).
+    from fastapi import Request
+    from starlette.routing import BaseRoute
+
     from parley.channels.registry import Channel
     from parley.node import Node
 
@@ -310,6 +310,8 @@ def action_of(route: BaseRoute) -> Action | None:
     declared = getattr(route, _ATTRIBUTE, None)
     if isinstance(declared, Action):
         return declared
+    from fastapi.routing import APIRoute
+
     if isinstance(route, APIRoute):
         pending = list(route.dependant.dependencies)
         while pending:

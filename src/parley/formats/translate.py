@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-import httpx
-
 from parley.errors import PeerError, UsageError
 from parley.formats.texts import T
 
@@ -81,6 +79,8 @@ class LibreTranslateTranslator:
         payload = {"q": text, "source": source, "target": target, "format": "text"}
         if self.api_key:
             payload["api_key"] = self.api_key
+        import httpx  # here, not at the top: every CLI command imports this module (0.13 s)
+
         try:
             with httpx.Client(timeout=self.timeout) as client:
                 response = client.post(f"{self.url}/translate", json=payload)
