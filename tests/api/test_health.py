@@ -23,7 +23,8 @@ from sqlalchemy import create_engine, text
 
 from parley.api.app import create_app
 from parley.api.health import PROBE_TIMEOUT_S
-from parley.directory.policy import Action, action_of
+from parley.api.route_actions import action_of
+from parley.directory.policy import Action
 from parley.node import Node
 from parley.running.service import Service
 from tests.harness.nodes import NodeProcess, init_node, make_pair

@@ -25,7 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
-from parley.directory.policy import NOT_BY_ROLE, Action, action_of, every_route, role_allows
+from parley.api.route_actions import action_of, every_route
+from parley.directory.policy import NOT_BY_ROLE, Action, role_allows
 from parley.node import Node
 from tests.console.console_support import ConsoleClient
 from tests.harness.nodes import CHARTER, NodeProcess, make_pair

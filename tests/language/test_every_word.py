@@ -70,7 +70,7 @@ PER_ROUTE = 6  # pages read per route found by following links (message pages: o
 def console_routes(home: Any) -> list[str]:
     """The paths of every GET route under /console, walked from the node's application."""
     from parley.api.app import create_app
-    from parley.directory.policy import every_route
+    from parley.api.route_actions import every_route
     from parley.node import Node
     from parley.running.service import Service
 

@@ -21,15 +21,13 @@ from parley.api.auth import TokenCache, acting
 from parley.api.docs import add_docs_routes
 from parley.api.limits import CredentialsFirst, RequestLimits
 from parley.api.message_list import MessageListOut, Precedence, Status, api_query, page_out
+from parley.api.route_actions import Declared, declare, declare_paths
 from parley.console.app import mount_console
 from parley.directory.audit import audit
 from parley.directory.operators import Operator
 from parley.directory.policy import (
     Action,
-    Declared,
     MemberDesks,
-    declare,
-    declare_paths,
     desk_to_act_for,
     status_for,
     visible_channels,

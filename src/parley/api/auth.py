@@ -16,8 +16,9 @@ from typing import Any
 
 from fastapi import Request
 
+from parley.api.route_actions import Acting
 from parley.directory.operators import Operator, operator_for_token
-from parley.directory.policy import Acting, Action
+from parley.directory.policy import Action
 from parley.errors import AuthError
 from parley.formats.texts import T
 

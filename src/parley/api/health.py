@@ -35,7 +35,8 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from parley.directory.policy import Action, Declared
+from parley.api.route_actions import Declared
+from parley.directory.policy import Action
 from parley.formats.texts import N, T, Text, accept_language, render
 from parley.running.service import Service
 from parley.storage.engines import is_sqlite

@@ -15,9 +15,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from parley.api.route_actions import Acting
 from parley.console import alerts
 from parley.directory.operators import Operator
-from parley.directory.policy import Acting, Action
+from parley.directory.policy import Action
 from parley.running.service import Service
 
 FormData = dict[str, list[str]]

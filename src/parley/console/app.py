@@ -38,6 +38,7 @@ from markupsafe import Markup
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from parley.api.route_actions import Acting, Declared, declare
 from parley.clock import format_time
 from parley.console import counts, sessions
 from parley.console.forms import FormBuilder, FormData, problems_at
@@ -45,7 +46,7 @@ from parley.console.login_gate import LoginGate
 from parley.console.sessions import LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session
 from parley.console.timefmt import read_as, stop_reading_as, when
 from parley.directory.operators import Operator, get_operator
-from parley.directory.policy import Acting, Action, Declared, declare, visible_channels
+from parley.directory.policy import Action, visible_channels
 from parley.directory.time_zones import MAX_ZONE_NAME, is_zone, set_time_zone, time_zone_of, zone_choices
 from parley.errors import (
     AuthError,

@@ -16,9 +16,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 
+from parley.api.route_actions import Acting
 from parley.console import watch_views as wv
 from parley.directory.operators import Operator
-from parley.directory.policy import Acting, Action
+from parley.directory.policy import Action
 from parley.errors import ParleyError
 from parley.running.service import Service
 

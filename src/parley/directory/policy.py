@@ -20,7 +20,7 @@ given to roles, operators hold a role per desk (:mod:`parley.directory.operators
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +29,6 @@ from parley.errors import ForbiddenError, NotFoundError, UsageError
 from parley.formats.texts import T, Text
 
 if TYPE_CHECKING:
-    # Types only: the CLI reads roles and actions without loading FastAPI (0.4 s a command).
-    from fastapi import Request
-    from starlette.routing import BaseRoute
-
     from parley.channels.registry import Channel
     from parley.node import Node
 
@@ -258,76 +254,3 @@ def status_for(node: Node, op: Operator, status: dict[str, Any]) -> dict[str, An
         return not any(subject == c or subject.startswith(f"{c}/") for c in hidden)
 
     return {k: [i for i in v if keep(i)] if isinstance(v, list) else v for k, v in status.items()}
-
-
-# --- routes: what each one does ----------------------------------------------------------------
-class Declared:
-    """A FastAPI dependency that only declares the action of a route no role governs."""
-
-    def __init__(self, action: Action) -> None:
-        self.action = action
-
-    async def __call__(self) -> None:
-        return None
-
-
-class Acting(Declared):
-    """A FastAPI dependency: the operator asking (found by ``who``), allowed ``action``."""
-
-    def __init__(self, action: Action, who: Callable[[Request], Awaitable[Operator]]) -> None:
-        if action in NOT_BY_ROLE:
-            raise ValueError(f"{action} is not an operator's action")
-        super().__init__(action)
-        self.who = who
-
-    async def __call__(self, request: Request) -> Operator:  # type: ignore[override]
-        op = await self.who(request)
-        require(op, self.action)
-        return op
-
-
-_ATTRIBUTE = "parley_action"
-
-
-def declare(route: BaseRoute, action: Action) -> BaseRoute:
-    """Declare the action of a route built elsewhere (federation routes, mounts)."""
-    setattr(route, _ATTRIBUTE, action)
-    return route
-
-
-def declare_paths(routes: Sequence[BaseRoute], action: Action, *paths: str) -> None:
-    """Declare the routes at ``paths`` (each must exist: a stale name is a mistake)."""
-    for path in paths:
-        found = [r for r in routes if getattr(r, "path", None) == path]
-        if not found:
-            raise LookupError(f"no route {path} to declare")
-        for r in found:
-            declare(r, action)
-
-
-def action_of(route: BaseRoute) -> Action | None:
-    """The action ``route`` declared, or None."""
-    declared = getattr(route, _ATTRIBUTE, None)
-    if isinstance(declared, Action):
-        return declared
-    from fastapi.routing import APIRoute
-
-    if isinstance(route, APIRoute):
-        pending = list(route.dependant.dependencies)
-        while pending:
-            dep = pending.pop()
-            if isinstance(dep.call, Declared):
-                return dep.call.action
-            pending.extend(dep.dependencies)
-    return None
-
-
-def every_route(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
-    """Every route, with those of included routers (FastAPI keeps those as one entry that
-    refers to the router) listed one by one."""
-    for route in routes:
-        included = getattr(route, "original_router", None)
-        if included is not None:
-            yield from every_route(included.routes)
-        else:
-            yield route
