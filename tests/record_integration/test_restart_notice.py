@@ -191,3 +191,17 @@ def test_a_size_no_log_can_have_gets_no_notice(nodes: Nodes) -> None:
     answer = answer_checkpoint(b, "node-a", body)
     assert "restart" not in answer
     assert answer["from_size"] == 2**63 - 1
+
+
+def test_a_cosignature_of_a_size_no_log_has_is_answered_without_a_notice(nodes: Nodes) -> None:
+    """A hostile or broken peer names 2^63-1 as what it cosigned last, with a cosignature that
+    cannot verify: the answer is the ordinary one (the fuzzer once made this a 500)."""
+    a, b = nodes.a, nodes.b
+    grow(b, 3)
+    body = prepare_request(b, "node-a")
+    huge = 2**63 - 1
+    body["your_last_size"] = huge
+    body["your_cosignature"] = {"size": huge, "cosignature": "— node-a AAAA\n"}
+    answer = answer_checkpoint(a, "node-b", wire(body))
+    assert "restart" not in answer
+    assert answer["from_size"] == huge

@@ -38,9 +38,9 @@ def signature_floor(seconds: float = 1.0) -> dict[str, Any]:
         now = time.perf_counter()
         if now >= deadline:
             break
-    one_core = n / (now - started)
+    one_core = round(n / (now - started), 1)
     cores = os.cpu_count() or 1
-    return {"one_core_per_s": round(one_core, 1), "cores": cores, "floor_per_s": round(one_core * cores, 1)}
+    return {"one_core_per_s": one_core, "cores": cores, "floor_per_s": round(one_core * cores, 1)}
 
 
 def _goal(name: str, value: float | None, bound: float, at_most: bool, detail: str) -> dict[str, Any]:

@@ -60,12 +60,18 @@ class RestartNotice:
     raw: dict[str, Any]
 
 
-def diverged_txn(conn: Connection, size: int, root: bytes | None) -> bool:
+def diverged_txn(
+    conn: Connection, size: int, root: bytes | None, *, cosignature_holds: bool | None = None
+) -> bool:
     """Whether this node can no longer prove consistency from its checkpoint of ``size`` that a
     peer witnessed (with ``root``, when the peer said which): its log is smaller, or it signed
-    no such checkpoint, or one with another root. Only a restored node finds itself there."""
+    no such checkpoint, or one with another root. ``cosignature_holds`` False: the peer's
+    cosignature of that size does not verify on this node's checkpoint of it, which has
+    another root then. Only a restored node finds itself there."""
     if size == 0 or size > MAX_SIZE:
         return False  # nothing witnessed, or a size no log can have (a peer's nonsense)
+    if cosignature_holds is False:
+        return True
     if size > log.size(conn):
         return True
     row = conn.execute(select(record_checkpoints.c.root).where(record_checkpoints.c.size == size)).first()

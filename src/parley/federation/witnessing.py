@@ -687,16 +687,17 @@ def answer_checkpoint(node: Node, origin: str, payload: Any) -> dict[str, Any]:
         # Whether the peer's cosignature of what it last cosigned holds on our checkpoint of
         # that size. A restored log can grow back to exactly that size with another root:
         # the size alone would then pass for consistent, and the peer would see a fork.
-        cosigned_other_root = False
+        holds: bool | None = None  # None: the peer sent no cosignature of `since`
         if theirs is not None:
             try:
                 _store_cosignature_txn(conn, node, origin, theirs["size"], theirs["cosignature"])
+                holds = True if theirs["size"] == since else None
             except (CheckpointError, NoteError) as exc:
                 logger.warning("cosignature from %s not kept: %s", origin, exc)
-                cosigned_other_root = theirs["size"] == since
+                holds = False if theirs["size"] == since else None
         own, note = own_checkpoint_txn(conn, node)
         restart = None
-        if cosigned_other_root or diverged_txn(conn, since, None):
+        if diverged_txn(conn, since, None, cosignature_holds=holds):
             # What the peer cosigned last is not in this log: it was restored from a backup.
             restart = make_notice_txn(conn, node, origin, since)
             since = int(restart["notice"]["kept_size"])
