@@ -41,7 +41,7 @@ from parley.formats.texts import T, Text, cli_lang
 from parley.protocol.canonical import canonical_bytes
 from parley.protocol.card import parse_card
 from parley.protocol.envelope import SignedEnvelope
-from parley.protocol.keys import PublicKey, unb64
+from parley.protocol.keys import PublicKey, unb64_hash
 from parley.protocol.receipt import Receipt, parse_receipt
 from parley.protocol.verify import verify_envelope
 from parley.record import merkle
@@ -230,18 +230,12 @@ def _open(text: Any, log_node: str, public: PublicKey, what: str) -> tuple[Check
 def _hashes(value: Any, what: str) -> list[bytes]:
     if not isinstance(value, list):
         raise VerificationError("1 format", T("{what} must be a list of base64 hashes", what=what))
-    out = []
-    for item in value:
-        try:
-            h = unb64(item) if isinstance(item, str) else b""
-        except ValueError:
-            h = b""
-        if len(h) != merkle.HASH_SIZE:
-            raise VerificationError(
-                "1 format", T("{what} holds something that is not a base64 SHA-256 hash", what=what)
-            )
-        out.append(h)
-    return out
+    out = [unb64_hash(item) for item in value]
+    if None in out:
+        raise VerificationError(
+            "1 format", T("{what} holds something that is not a base64 SHA-256 hash", what=what)
+        )
+    return [h for h in out if h is not None]
 
 
 def check_log_section(section: Any, keys: KeyRing) -> tuple[Checkpoint, LogReport]:

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, delete, func, insert, select
 from parley.clock import format_time
 from parley.node import Node
 from parley.protocol import signing
-from parley.protocol.keys import b64, unb64
+from parley.protocol.keys import b64, unb64_hash
 from parley.record import log, merkle
 from parley.record.checkpoint import Checkpoint
 from parley.record.witness_tables import (
@@ -113,11 +113,8 @@ def parse_notice(value: Any, origin: str, public: Any) -> RestartNotice | None:
         return None
     if notice["origin"] != origin or not isinstance(notice["time"], str):
         return None
-    try:
-        root = unb64(notice["kept_root"]) if isinstance(notice["kept_root"], str) else b""
-    except ValueError:
-        return None
-    if len(root) != merkle.HASH_SIZE or notice["kept_size"] > notice["abandoned_size"]:
+    root = unb64_hash(notice["kept_root"])
+    if root is None or notice["kept_size"] > notice["abandoned_size"]:
         return None
     if not signing.verify(KIND, notice, signature, getattr(public, "current", public)):
         return None

@@ -60,7 +60,7 @@ from parley.federation.restart import (
 )
 from parley.formats.texts import T
 from parley.node import Node
-from parley.protocol.keys import PublicKey, b64, unb64
+from parley.protocol.keys import PublicKey, b64, unb64, unb64_hash
 from parley.record import log, merkle
 from parley.record.checkpoint import (
     BadSignatureAlarm,
@@ -596,19 +596,13 @@ def _parse_proof(value: Any, what: str) -> list[bytes]:
             ),
             code="malformed_request",
         )
-    out = []
-    for item in value:
-        try:
-            h = unb64(item) if isinstance(item, str) else b""
-        except ValueError:
-            h = b""
-        if len(h) != merkle.HASH_SIZE:
-            raise UsageError(
-                T("{what} holds something that is not a base64 SHA-256 hash", what=what),
-                code="malformed_request",
-            )
-        out.append(h)
-    return out
+    out = [unb64_hash(item) for item in value]
+    if None in out:
+        raise UsageError(
+            T("{what} holds something that is not a base64 SHA-256 hash", what=what),
+            code="malformed_request",
+        )
+    return [h for h in out if h is not None]
 
 
 def _parse_note_text(value: Any, what: str) -> str:

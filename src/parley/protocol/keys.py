@@ -28,6 +28,18 @@ def unb64(text: str) -> bytes:
     return data
 
 
+def unb64_hash(value: object) -> bytes | None:
+    """``value`` as a SHA-256 hash in canonical base64 (a Merkle node, a root), or None if it
+    is not one: not text, not canonical base64, or not 32 bytes."""
+    if not isinstance(value, str):
+        return None
+    try:
+        digest = unb64(value)
+    except ValueError:
+        return None
+    return digest if len(digest) == hashlib.sha256().digest_size else None
+
+
 def key_id(public_key: bytes) -> str:
     return hashlib.sha256(public_key).hexdigest()[:16]
 
