@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from parley.bench.goals import goal_lines, goals
+from parley.bench.goals import goal_cells, goal_lines
 from parley.cli.common import say
 from parley.formats.texts import T
 
@@ -200,10 +200,8 @@ def print_report(r: dict[str, Any]) -> None:
     g = Table(title="goals (ratios within this run)")
     for col in ("goal", "ratio", "bound", "met", "figures"):
         g.add_column(col)
-    for row in r.get("goals") or goals(r):
-        bound = ("≤ " if row["at_most"] else "≥ ") + f"{row['bound']:g}"
-        met = {True: "yes", False: "[bold red]no[/bold red]", None: "not measured"}[row["met"]]
-        g.add_row(row["goal"], str(row["value"]), bound, met, row["detail"])
+    for cells in goal_cells(r, "[bold red]no[/bold red]"):
+        g.add_row(*cells)
     out.print(g)
 
 

@@ -133,11 +133,23 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def goal_cells(r: dict[str, Any], missed: str) -> list[tuple[str, str, str, str, str]]:
+    """Each goal of a run as (goal, ratio, bound, met, figures); a missed goal reads ``missed``.
+    A saved run from before goals were reported has them computed from its figures."""
+    met_words = {True: "yes", False: missed, None: "not measured"}
+    return [
+        (
+            g["goal"],
+            str(g["value"]),
+            ("≤ " if g["at_most"] else "≥ ") + f"{g['bound']:g}",
+            met_words[g["met"]],
+            g["detail"],
+        )
+        for g in r.get("goals") or goals(r)
+    ]
+
+
 def goal_lines(r: dict[str, Any]) -> list[str]:
     """The goals as Markdown table rows (a header first)."""
     rows = ["| goal | ratio | bound | met | figures |", "|---|---|---|---|---|"]
-    for g in r.get("goals") or goals(r):
-        bound = ("≤ " if g["at_most"] else "≥ ") + f"{g['bound']:g}"
-        met = {True: "yes", False: "**no**", None: "not measured"}[g["met"]]
-        rows.append(f"| {g['goal']} | {g['value']} | {bound} | {met} | {g['detail']} |")
-    return rows
+    return rows + ["| " + " | ".join(cells) + " |" for cells in goal_cells(r, "**no**")]
