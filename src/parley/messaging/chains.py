@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, text, update
 
+from parley.messaging.hooks import hooks
 from parley.protocol.envelope import SignedEnvelope
 from parley.record.journal import journal_txn
 from parley.storage.tables import chain_heads, envelopes
@@ -114,8 +115,6 @@ def project_txn(conn: Connection, env: SignedEnvelope) -> None:
         from parley.messaging.acknowledge import project_ack_txn
 
         project_ack_txn(conn, env)
-    from parley.messaging.hooks import hooks
-
     hooks().project_txn(conn, env)
 
 

@@ -34,6 +34,7 @@ from parley.clock import format_time
 from parley.errors import NotFoundError, ParleyError, RefusedError, ValidationError, VerificationError
 from parley.formats.texts import T
 from parley.messaging.chains import chain_head_txn, store_envelopes_txn
+from parley.messaging.hooks import hooks
 from parley.messaging.search_index import index_messages_txn
 from parley.node import Node
 from parley.protocol.canonical import canonical_bytes
@@ -144,8 +145,6 @@ def check_envelope_against_channel(node: Node, channel: Channel, env: SignedEnve
             http_status=413,
         )
     validate_envelope_body(env)
-    from parley.messaging.hooks import hooks
-
     hooks().check_rules(channel, env, None)
 
 

@@ -17,6 +17,7 @@ from parley.directory.audit import audit_txn
 from parley.errors import ForbiddenError, ParleyError, UsageError
 from parley.formats.texts import T
 from parley.messaging.chains import chain_head_txn, store_envelope_txn
+from parley.messaging.hooks import hooks
 from parley.messaging.search_index import index_message_txn
 from parley.node import Node
 from parley.protocol.envelope import PRECEDENCES, STATUSES, SignedEnvelope, build_envelope
@@ -188,8 +189,6 @@ def checked_envelope_txn(
         refs=refs,
         reply_to=reply_ref,
     )
-    from parley.messaging.hooks import hooks
-
     hooks().check_rules(channel, env, conn)
     return env, now
 

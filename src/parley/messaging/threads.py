@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, select
 
 from parley.errors import NotFoundError, RefusedError, UsageError
 from parley.formats.texts import T
+from parley.messaging.hooks import hooks
 from parley.messaging.thread_tables import thread_links
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
@@ -281,7 +282,5 @@ def reply_actions(node: Node, op: Any, message_id: str) -> list[Action]:
     if isinstance(subject, str) and subject:
         reply_body["subject"] = subject if subject.startswith("Re: ") else f"Re: {subject}"[:200]
     offer("reply", "general", reply_body)
-    from parley.messaging.hooks import hooks
-
     hooks().thread_actions(node, env, lang, offer)  # incident steps, meeting acceptance
     return out

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from parley.directory.operators import Operator
 from parley.errors import NotFoundError
 from parley.formats.texts import T
+from parley.messaging.hooks import hooks
 from parley.messaging.search import MessagePage, MessageQuery, search_messages
 from parley.node import Node
 from parley.protocol.envelope import SignedEnvelope
@@ -132,8 +133,6 @@ def message_detail(node: Node, message_id: str, lang: str, viewer: Operator | No
             "late": ack.late,
         },
     }
-    from parley.messaging.hooks import hooks
-
     out["pages"] = hooks().pages_for(node, message_id)  # who was paged about it, and how it went
     if env.type != "acknowledgment":
         try:
